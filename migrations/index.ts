@@ -1,0 +1,25 @@
+import type { Knex } from 'knex';
+import * as images from './20261122000000_images';
+import * as tasks from './20261122000100_tasks';
+import * as chunkedUploads from './20261122000200_chunked_uploads';
+
+export interface CatalogMigration extends Knex.Migration {
+  /** Recorded in knex_migrations; never rename a migration that has shipped. */
+  name: string;
+}
+
+/**
+ * Every migration in the order it runs. Listed explicitly instead of discovered on disk so the
+ * same code works under tsx and compiled into dist/. Append new migrations at the end.
+ */
+export const migrations: readonly CatalogMigration[] = [
+  { name: '20261122000000_images', up: images.up, down: images.down },
+  { name: '20261122000100_tasks', up: tasks.up, down: tasks.down },
+  { name: '20261122000200_chunked_uploads', up: chunkedUploads.up, down: chunkedUploads.down },
+];
+
+export const migrationSource: Knex.MigrationSource<CatalogMigration> = {
+  getMigrations: async () => [...migrations],
+  getMigrationName: (migration) => migration.name,
+  getMigration: async (migration) => migration,
+};

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type Koa from 'koa';
+import { KnexCatalog } from './catalog/knex-catalog';
+import type { Catalog } from './catalog/repository';
+import type { GlintConfig } from './config/types';
+import { ImageDataService } from './domain/image-data';
+import { ImageService } from './domain/image-service';
+import { ImportService } from './domain/import-service';
+import type { Services } from './domain/services';
+import { createAuthenticator, type Authenticator } from './http/identity';
+import { createHttpApp } from './http/server';
+import { createGlanceSurface } from './http/surfaces/glance-v2';
+import { createLogger, type Logger } from './lib/logger';
+import { StoreRegistry } from './stores/registry';
+
+export interface GlintApp {
+  koa: Koa;
+  services: Services;
+  catalog: Catalog;
+  stores: StoreRegistry;
+  /** Stops background work and closes the catalog and stores. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  logger?: Logger;
+  accessLog?: NodeJS.WritableStream | null;
+  /** Run the background task worker (default true). */
+  startWorkers?: boolean;
+  /** Authenticator for the keystone flavour. */
+  keystoneAuthenticator?: () => Authenticator;
+}
+
+/** Composition root: config → catalog → stores → services → HTTP surfaces. */
+export async function buildApp(config: GlintConfig, options: BuildOptions = {}): Promise<GlintApp> {
+  const logger = options.logger ?? createLogger();
+  const catalog = await KnexCatalog.open(config.database);
+  await catalog.migrate();
+  const stores = new StoreRegistry(config.stores);
+
+  const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });
+  const data = new ImageDataService({ catalog, stores, limits: config.limits, imports: config.imports, images, logger });
+  const imports = new ImportService({ catalog, stores, imports: config.imports, images, data, logger, nodeId: randomUUID() });
+  const services: Services = { images, data, imports, stores };
+
+  const authenticator = createAuthenticator(config.auth, options.keystoneAuthenticator);
+  const glance = createGlanceSurface(services, config, authenticator);
+  const koa = createHttpApp({
+    surfaces: [glance.middleware],
+    logger,
+    accessLog: options.accessLog === undefined ? process.stdout : options.accessLog,
+  });
+  if (options.startWorkers !== false) imports.start();
+
+  return {
+    koa,
+    services,
+    catalog,
+    stores,
+    async close() {
+      await imports.stop();
+      await stores.close();
+      await catalog.close();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import type { Knex } from 'knex';
+import { migrationSource } from '../../migrations';
+import type { DatabaseConfig } from '../config/types';
+import { createKnex } from './database';
+import { KnexImageRepository } from './knex-images';
+import { KnexMemberRepository } from './knex-members';
+import { KnexTaskRepository } from './knex-tasks';
+import type { Catalog } from './repository';
+
+/** How long migrate() waits for another node that holds the migration lock. */
+const MIGRATION_LOCK_WAIT_MS = 60_000;
+const MIGRATION_LOCK_POLL_MS = 500;
+
+/** The catalog on SQLite or MySQL/MariaDB through one knex instance, which it owns. */
+export class KnexCatalog implements Catalog {
+  readonly images: KnexImageRepository;
+  readonly members: KnexMemberRepository;
+  readonly tasks: KnexTaskRepository;
+
+  constructor(readonly knex: Knex) {
+    this.images = new KnexImageRepository(knex);
+    this.members = new KnexMemberRepository(knex);
+    this.tasks = new KnexTaskRepository(knex);
+  }
+
+  /** Connects and checks the database answers; does not migrate. */
+  static async open(config: DatabaseConfig): Promise<KnexCatalog> {
+    const catalog = new KnexCatalog(createKnex(config));
+    try {
+      await catalog.ping();
+    } catch (err) {
+      await catalog.close();
+      throw err;
+    }
+    return catalog;
+  }
+
+  /** Runs pending migrations; when several nodes start together, the others wait for the one migrating. */
+  async migrate(): Promise<void> {
+    const deadline = Date.now() + MIGRATION_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await this.knex.migrate.latest({ migrationSource });
+        return;
+      } catch (err) {
+        if (!(err instanceof Error && err.name === 'MigrationLocked') || Date.now() >= deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, MIGRATION_LOCK_POLL_MS));
+      }
+    }
+  }
+
+  /** Reverts every migration (drops all catalog tables). For tests and operators only. */
+  async rollbackAll(): Promise<void> {
+    await this.knex.migrate.rollback({ migrationSource }, true);
+  }
+
+  async ping(): Promise<void> {
+    await this.knex.raw('select 1');
+  }
+
+  async close(): Promise<void> {
+    await this.knex.destroy();
+  }
+}

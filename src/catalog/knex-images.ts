@@ -1,0 +1,189 @@
+import type { Knex } from 'knex';
+import { GlintError } from '../domain/errors';
+import { HIDDEN_STATUSES, type Image } from '../domain/image';
+import { assembleImages, attributeColumns, LIVE_LOCATION, type ImageRow } from './image-rows';
+import { buildImageListQuery } from './image-list-query';
+import type { ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from './repository';
+import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
+
+/** markDeleted gives up after this many rounds lost to concurrent edits of the same image. */
+const DELETE_ATTEMPTS = 10;
+
+export class KnexImageRepository implements ImageRepository {
+  constructor(private readonly knex: Knex) {}
+
+  async create(image: NewImage): Promise<Image> {
+    const createdAt = (image.createdAt ?? new Date()).getTime();
+    const row: ImageRow = {
+      id: image.id,
+      name: image.name,
+      status: image.status,
+      visibility: image.visibility,
+      protected: image.protected ? 1 : 0,
+      os_hidden: image.osHidden ? 1 : 0,
+      checksum: image.checksum,
+      os_hash_algo: image.osHashAlgo,
+      os_hash_value: image.osHashValue,
+      owner: image.owner,
+      size: image.size,
+      virtual_size: image.virtualSize,
+      min_ram: image.minRam,
+      min_disk: image.minDisk,
+      container_format: image.containerFormat,
+      disk_format: image.diskFormat,
+      created_at: createdAt,
+      updated_at: createdAt,
+      deleted_at: null,
+      deleted: 0,
+      revision: 1,
+    };
+    try {
+      return await inTransaction(this.knex, async (trx) => {
+        // The primary key decides: a pre-check would race with another node creating the same id.
+        await trx('images').insert(row);
+        await setProperties(trx, image.id, image.properties);
+        await insertTags(trx, image.id, image.tags);
+        return requireImage(await loadImage(trx, image.id, true), image.id);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new GlintError('IMAGE_ID_IN_USE', `An image with identifier ${image.id} already exists.`, undefined, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  get(id: string, options?: { includeDeleted?: boolean }): Promise<Image | null> {
+    return loadImage(this.knex, id, options?.includeDeleted ?? false);
+  }
+
+  async list(query: ImageListQuery): Promise<Image[]> {
+    if (query.limit <= 0) return [];
+    const rows: ImageRow[] = await buildImageListQuery(this.knex, query);
+    return assembleImages(this.knex, rows);
+  }
+
+  update(id: string, changes: ImageChanges, condition?: UpdateCondition): Promise<Image | null> {
+    return inTransaction(this.knex, async (trx) => {
+      const now = Date.now();
+      // The image row goes first: its row lock orders concurrent writers of this image, and when
+      // the condition fails nothing else is touched.
+      const updated = await whereCondition(trx('images').where({ id, deleted: false }), condition).update({
+        ...attributeColumns(changes.attributes ?? {}),
+        updated_at: now,
+        revision: trx.raw('revision + 1'),
+      });
+      if (updated === 0) return null;
+
+      if (changes.removeProperties && changes.removeProperties.length > 0) {
+        await trx('image_properties').where('image_id', id).whereIn('name', changes.removeProperties).delete();
+      }
+      if (changes.setProperties) await setProperties(trx, id, changes.setProperties);
+      if (changes.tags) {
+        await trx('image_tags').where('image_id', id).delete();
+        await insertTags(trx, id, changes.tags);
+      }
+      if (changes.removeLocationsInStores && changes.removeLocationsInStores.length > 0) {
+        await trx('image_locations')
+          .where({ image_id: id, status: LIVE_LOCATION })
+          .whereIn('store_id', changes.removeLocationsInStores)
+          .delete();
+      }
+      if (changes.addLocations && changes.addLocations.length > 0) {
+        await trx('image_locations').insert(
+          changes.addLocations.map((location) => ({
+            image_id: id,
+            store_id: location.storeId,
+            object_key: location.key,
+            metadata: JSON.stringify(location.metadata ?? {}),
+            status: LIVE_LOCATION,
+            created_at: now,
+          })),
+        );
+      }
+      return requireImage(await loadImage(trx, id, false), id);
+    });
+  }
+
+  async markDeleted(id: string, condition?: UpdateCondition): Promise<Image | null> {
+    for (let attempt = 1; attempt <= DELETE_ATTEMPTS; attempt++) {
+      const before = await this.get(id);
+      if (!before || !conditionHolds(before, condition)) return null;
+      // Pinning the revision makes `before` exactly the state that gets deleted: every change to
+      // the image, its properties, tags or locations bumps the revision.
+      const deleted = await inTransaction(this.knex, async (trx) => {
+        const now = Date.now();
+        const updated = await whereCondition(trx('images').where({ id, deleted: false, revision: before.revision }), condition).update({
+          status: 'deleted',
+          deleted: true,
+          deleted_at: now,
+          updated_at: now,
+          revision: trx.raw('revision + 1'),
+        });
+        if (updated === 0) return false;
+        // Names are released with the image; attributes and big-data rows stay for purging.
+        for (const table of ['image_tags', 'image_properties', 'image_members', 'image_locations', 'image_names']) {
+          await trx(table).where('image_id', id).delete();
+        }
+        return true;
+      });
+      if (deleted) return before;
+    }
+    throw new GlintError('IMAGE_UPDATE_CONFLICT', `Image ${id} kept changing while it was being deleted; try again.`);
+  }
+
+  async storageUsage(owner: string, excludeImageId?: string): Promise<number> {
+    const query = this.knex('images')
+      .join('image_locations', 'image_locations.image_id', 'images.id')
+      .where('images.owner', owner)
+      .where('images.deleted', false)
+      .whereNotIn('images.status', HIDDEN_STATUSES)
+      .whereNotNull('images.size')
+      .where('image_locations.status', LIVE_LOCATION)
+      .sum({ total: 'images.size' });
+    if (excludeImageId !== undefined) query.whereNot('images.id', excludeImageId);
+    const [result] = (await query) as Array<{ total: DbInteger | null }>;
+    return result?.total == null ? 0 : toNumber(result.total);
+  }
+}
+
+function whereCondition(query: Knex.QueryBuilder, condition: UpdateCondition | undefined): Knex.QueryBuilder {
+  if (condition?.status !== undefined) {
+    query.whereIn('status', typeof condition.status === 'string' ? [condition.status] : [...condition.status]);
+  }
+  if (condition?.revision !== undefined) query.where('revision', condition.revision);
+  return query;
+}
+
+function conditionHolds(image: Image, condition: UpdateCondition | undefined): boolean {
+  if (condition?.status !== undefined) {
+    const statuses: readonly string[] = typeof condition.status === 'string' ? [condition.status] : condition.status;
+    if (!statuses.includes(image.status)) return false;
+  }
+  return condition?.revision === undefined || condition.revision === image.revision;
+}
+
+async function loadImage(db: Knex | Knex.Transaction, id: string, includeDeleted: boolean): Promise<Image | null> {
+  const query = db<ImageRow>('images').select('*').where('id', id);
+  if (!includeDeleted) query.where('deleted', false);
+  const rows: ImageRow[] = await query;
+  const [image] = await assembleImages(db, rows);
+  return image ?? null;
+}
+
+function requireImage(image: Image | null, id: string): Image {
+  if (!image) throw new Error(`Image ${id} vanished inside its own transaction`);
+  return image;
+}
+
+async function setProperties(trx: Knex.Transaction, imageId: string, properties: Record<string, string>): Promise<void> {
+  const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
+  if (rows.length === 0) return;
+  await trx('image_properties').insert(rows).onConflict(['image_id', 'name']).merge(['value']);
+}
+
+async function insertTags(trx: Knex.Transaction, imageId: string, tags: readonly string[]): Promise<void> {
+  const unique = [...new Set(tags)];
+  if (unique.length === 0) return;
+  await trx('image_tags').insert(unique.map((value) => ({ image_id: imageId, value })));
+}

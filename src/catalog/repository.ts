@@ -1,0 +1,208 @@
+import type { Image, ImageMember, ImageStatus, MemberStatus } from '../domain/image';
+
+/**
+ * The catalog seen by the service. One implementation (knex) serves SQLite and MySQL; nothing
+ * outside src/catalog touches SQL. All methods are safe to call from many nodes at once:
+ * status changes and edits go through conditional updates, never read-modify-write.
+ */
+export interface Catalog {
+  readonly images: ImageRepository;
+  readonly members: MemberRepository;
+  readonly tasks: TaskRepository;
+  /** Runs pending migrations. */
+  migrate(): Promise<void>;
+  /** Cheap round trip used by health checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type NewImage = Omit<Image, 'createdAt' | 'updatedAt' | 'deletedAt' | 'revision' | 'locations'> & {
+  createdAt?: Date;
+};
+
+/** Base attributes that may be changed through `update`. */
+export type ImageAttributeChanges = Partial<
+  Pick<
+    Image,
+    | 'name'
+    | 'status'
+    | 'visibility'
+    | 'protected'
+    | 'osHidden'
+    | 'checksum'
+    | 'osHashAlgo'
+    | 'osHashValue'
+    | 'owner'
+    | 'size'
+    | 'virtualSize'
+    | 'minRam'
+    | 'minDisk'
+    | 'containerFormat'
+    | 'diskFormat'
+  >
+>;
+
+export interface ImageChanges {
+  attributes?: ImageAttributeChanges;
+  /** Properties to add or overwrite. */
+  setProperties?: Record<string, string>;
+  removeProperties?: string[];
+  /** Replaces the whole tag set. */
+  tags?: string[];
+  addLocations?: Array<{ storeId: string; key: string; metadata?: Record<string, unknown> }>;
+  /** Removes the live locations in these stores. */
+  removeLocationsInStores?: string[];
+}
+
+/** What must still hold for a conditional update to apply. */
+export interface UpdateCondition {
+  /** The image's status must be one of these. */
+  status?: ImageStatus | readonly ImageStatus[];
+  /** The image's revision must equal this. */
+  revision?: number;
+}
+
+export type SortKey = 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at';
+export type SortDirection = 'asc' | 'desc';
+
+/** Image columns a list may filter on, by their Glance names. */
+export type FilterColumn =
+  | 'id'
+  | 'name'
+  | 'status'
+  | 'visibility'
+  | 'container_format'
+  | 'disk_format'
+  | 'owner'
+  | 'checksum'
+  | 'os_hash_value'
+  | 'os_hash_algo'
+  | 'size'
+  | 'virtual_size'
+  | 'min_ram'
+  | 'min_disk'
+  | 'protected'
+  | 'os_hidden'
+  | 'created_at'
+  | 'updated_at';
+
+export type FilterOperator = 'eq' | 'neq' | 'in' | 'gt' | 'gte' | 'lt' | 'lte';
+
+export interface ColumnFilter {
+  column: FilterColumn;
+  op: FilterOperator;
+  /** For `in` an array; Dates for timestamp columns, numbers for numeric, booleans for flags. */
+  value: string | number | boolean | Date | null | Array<string | number>;
+}
+
+/**
+ * Which rows the caller may list (Glance §7), expressed as data; the repository turns it into SQL.
+ * - `everything`: every image except, unless `includeAllCommunity`, community images not owned
+ *   by `projectId` (admins; the unauthenticated context has `projectId` null).
+ * - `project`: public images, every image owned by `projectId`, shared images with a membership
+ *   of `projectId` in `memberStatus` (any status for `all`), and every community image when
+ *   `includeAllCommunity`.
+ */
+export type ListScope =
+  | { kind: 'everything'; projectId: string | null; includeAllCommunity: boolean }
+  | { kind: 'project'; projectId: string | null; memberStatus: MemberStatus | 'all'; includeAllCommunity: boolean };
+
+export interface ImageListQuery {
+  scope: ListScope;
+  filters: ColumnFilter[];
+  /** Custom property equality filters. */
+  properties: Record<string, string>;
+  /** The image must carry every one of these tags. */
+  tags: string[];
+  /** Ordered keys; the repository appends nothing, the service adds tie-breakers. */
+  sort: Array<{ key: SortKey; dir: SortDirection }>;
+  /** Start after this image (already loaded and checked visible by the service). */
+  marker?: Image;
+  limit: number;
+}
+
+export interface ImageRepository {
+  /** Inserts an image; rejects with IMAGE_ID_IN_USE when the id exists, even as a deleted row. */
+  create(image: NewImage): Promise<Image>;
+  /** Returns the image unless absent or deleted (`includeDeleted` returns deleted rows too). */
+  get(id: string, options?: { includeDeleted?: boolean }): Promise<Image | null>;
+  list(query: ImageListQuery): Promise<Image[]>;
+  /**
+   * Applies `changes` atomically if `condition` holds, bumps `revision` and `updatedAt`, and returns
+   * the new image; returns null when the image is absent, deleted, or the condition failed.
+   */
+  update(id: string, changes: ImageChanges, condition?: UpdateCondition): Promise<Image | null>;
+  /**
+   * Marks the image deleted (row kept so the id stays reserved), drops its tags, properties,
+   * members and locations, and returns the locations it had. Null when already absent/deleted
+   * or the condition failed.
+   */
+  markDeleted(id: string, condition?: UpdateCondition): Promise<Image | null>;
+  /** Σ size × live locations over `owner`'s images that are not deleted or killed. */
+  storageUsage(owner: string, excludeImageId?: string): Promise<number>;
+}
+
+export interface MemberRepository {
+  list(imageId: string): Promise<ImageMember[]>;
+  get(imageId: string, memberId: string): Promise<ImageMember | null>;
+  /** Rejects with MEMBER_EXISTS when the member is already there. */
+  add(imageId: string, memberId: string): Promise<ImageMember>;
+  /** Returns null when the member is unknown. */
+  setStatus(imageId: string, memberId: string, status: MemberStatus): Promise<ImageMember | null>;
+  /** Returns false when the member is unknown. */
+  remove(imageId: string, memberId: string): Promise<boolean>;
+  count(imageId: string): Promise<number>;
+}
+
+export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
+
+export interface Task {
+  id: string;
+  type: string;
+  status: TaskStatus;
+  owner: string | null;
+  imageId: string | null;
+  requestId: string | null;
+  userId: string | null;
+  input: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  message: string;
+  createdAt: Date;
+  updatedAt: Date;
+  expiresAt: Date | null;
+  /** Node currently running the task and until when its claim holds. */
+  claimedBy: string | null;
+  leaseExpiresAt: Date | null;
+}
+
+export type NewTask = Pick<Task, 'id' | 'type' | 'owner' | 'imageId' | 'requestId' | 'userId' | 'input'>;
+
+export interface TaskListQuery {
+  /** Restrict to one owner (null = ownerless tasks); omit for every owner. */
+  owner?: string | null;
+  type?: string;
+  status?: TaskStatus;
+  imageId?: string;
+  sort: { key: 'created_at' | 'updated_at' | 'id' | 'type' | 'status'; dir: SortDirection };
+  marker?: Task;
+  limit: number;
+}
+
+export interface TaskRepository {
+  create(task: NewTask): Promise<Task>;
+  get(id: string): Promise<Task | null>;
+  list(query: TaskListQuery): Promise<Task[]>;
+  /** Conditional update; null when absent or `expectStatus` does not hold. */
+  update(
+    id: string,
+    changes: Partial<Pick<Task, 'status' | 'result' | 'message' | 'expiresAt' | 'input'>>,
+    expectStatus?: TaskStatus | readonly TaskStatus[],
+  ): Promise<Task | null>;
+  /**
+   * Claims one task of `types` that is pending, or processing with an expired lease, for
+   * `workerId` until now + `leaseMs`; marks it processing. Two nodes never get the same task.
+   */
+  claimNext(types: readonly string[], workerId: string, leaseMs: number): Promise<Task | null>;
+  /** Extends the lease of a task still claimed by `workerId`; false when the claim was lost. */
+  renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean>;
+}

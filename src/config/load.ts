@@ -1,0 +1,320 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as ini from 'ini';
+import { parseDatabaseUrl } from '../catalog/database';
+import { SECTIONS, STORE_SECTIONS, envName, type OptionSpec } from './schema';
+import type { AuthFlavor, GlintConfig, StoreConfig } from './types';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** INI file; none = defaults and environment only. */
+  file?: string | null;
+  env?: NodeJS.ProcessEnv;
+  /** Relative paths (SQLite file, store directories) resolve against this; default: cwd. */
+  baseDir?: string;
+  warn?: (message: string) => void;
+}
+
+type RawSections = Record<string, Record<string, string>>;
+
+/** Finds the config path from `--config-file PATH` / `--config-file=PATH` or GLINT_CONFIG. */
+export function configPathFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--config-file') {
+      const value = argv[i + 1];
+      if (!value) throw new ConfigError('--config-file needs a path');
+      return value;
+    }
+    if (argv[i].startsWith('--config-file=')) return argv[i].slice('--config-file='.length);
+  }
+  return env.GLINT_CONFIG || null;
+}
+
+/** defaults ← file ← GLINT_<SECTION>_<KEY> environment; validated and frozen. */
+export function loadConfig(options: LoadOptions = {}): GlintConfig {
+  const env = options.env ?? process.env;
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`glint: warning: ${message}\n`));
+  const baseDir = options.baseDir ?? process.cwd();
+  const file = options.file ?? null;
+  const where = file ?? 'the environment';
+  const raw = file ? readIni(file) : {};
+
+  const reader = new SectionReader(raw, env, where);
+  const enabledBackends = reader.list('DEFAULT', SECTIONS.DEFAULT, 'enabled_backends');
+  const multiStore = enabledBackends.length > 0;
+  const stores = multiStore ? readNamedStores(reader, enabledBackends, baseDir) : [readSingleStore(reader, baseDir)];
+  let defaultStoreId = stores[0].id;
+  if (multiStore) {
+    defaultStoreId = reader.value('glance_store', SECTIONS.glance_store, 'default_backend') as string;
+    if (!defaultStoreId) throw new ConfigError(`${where}: [glance_store] default_backend is required when enabled_backends is set`);
+    if (!stores.some((s) => s.id === defaultStoreId)) {
+      throw new ConfigError(`${where}: [glance_store] default_backend "${defaultStoreId}" is not one of enabled_backends`);
+    }
+  }
+
+  const d = (key: string) => reader.value('DEFAULT', SECTIONS.DEFAULT, key);
+  const connection = reader.value('database', SECTIONS.database, 'connection') as string;
+  let database;
+  try {
+    database = parseDatabaseUrl(connection);
+    if (database.client === 'sqlite' && database.filename !== ':memory:') {
+      database = { ...database, filename: path.resolve(baseDir, database.filename) };
+    }
+  } catch (err) {
+    throw new ConfigError(`${where}: [database] connection: ${(err as Error).message}`);
+  }
+
+  const flavor = (reader.value('paste_deploy', SECTIONS.paste_deploy, 'flavor') as string) || 'none';
+  const k = (key: string) => reader.value('keystone_authtoken', SECTIONS.keystone_authtoken, key);
+  const keystone =
+    flavor === 'keystone'
+      ? {
+          wwwAuthenticateUri: (k('www_authenticate_uri') as string) || (k('auth_url') as string),
+          authUrl: k('auth_url') as string,
+          username: k('username') as string,
+          password: k('password') as string,
+          projectName: k('project_name') as string,
+          userDomainName: k('user_domain_name') as string,
+          projectDomainName: k('project_domain_name') as string,
+          serviceTokenRolesRequired: k('service_token_roles_required') as boolean,
+          tokenCacheTime: k('token_cache_time') as number,
+        }
+      : null;
+  if (keystone && !keystone.authUrl) throw new ConfigError(`${where}: [keystone_authtoken] auth_url is required with flavor = keystone`);
+
+  const methods = d('enabled_import_methods') as string[];
+  for (const m of methods) {
+    if (!['glance-direct', 'web-download', 'copy-image'].includes(m)) {
+      throw new ConfigError(`${where}: [DEFAULT] enabled_import_methods: unknown method "${m}"`);
+    }
+  }
+  const f = (key: string) => reader.value('import_filtering_opts', SECTIONS.import_filtering_opts, key) as string[];
+  const ports = (key: string) =>
+    f(key).map((p) => {
+      const n = Number(p);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${where}: [import_filtering_opts] ${key}: "${p}" is not a port`);
+      return n;
+    });
+
+  const config: GlintConfig = {
+    source: file,
+    server: {
+      bindHost: d('bind_host') as string,
+      bindPort: d('bind_port') as number,
+      publicEndpoint: (d('public_endpoint') as string) || null,
+      shutdownTimeout: reader.value('glint', SECTIONS.glint, 'shutdown_timeout') as number,
+    },
+    database,
+    stores: { multiStore, defaultStoreId, stores },
+    auth: { flavor: flavor as AuthFlavor, keystone },
+    images: {
+      diskFormats: reader.value('image_format', SECTIONS.image_format, 'disk_formats') as string[],
+      containerFormats: reader.value('image_format', SECTIONS.image_format, 'container_formats') as string[],
+      showImageDirectUrl: d('show_image_direct_url') as boolean,
+      showMultipleLocations: d('show_multiple_locations') as boolean,
+      hashingAlgorithm: 'sha512',
+    },
+    limits: {
+      imageSizeCap: d('image_size_cap') as number,
+      userStorageQuota: d('user_storage_quota') as number,
+      imageMemberQuota: d('image_member_quota') as number,
+      imagePropertyQuota: d('image_property_quota') as number,
+      imageTagQuota: d('image_tag_quota') as number,
+      imageLocationQuota: d('image_location_quota') as number,
+      limitParamDefault: d('limit_param_default') as number,
+      apiLimitMax: d('api_limit_max') as number,
+    },
+    imports: {
+      enabledMethods: methods as GlintConfig['imports']['enabledMethods'],
+      allowedSchemes: f('allowed_schemes'),
+      disallowedSchemes: f('disallowed_schemes'),
+      allowedHosts: f('allowed_hosts'),
+      disallowedHosts: f('disallowed_hosts'),
+      allowedPorts: ports('allowed_ports'),
+      disallowedPorts: ports('disallowed_ports'),
+      taskTimeToLive: reader.value('task', SECTIONS.task, 'task_time_to_live') as number,
+    },
+  };
+
+  for (const message of reader.unknownKeys()) warn(message);
+  return deepFreeze(config);
+}
+
+function readIni(file: string): RawSections {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  const parsed = ini.parse(text) as Record<string, unknown>;
+  const sections: RawSections = { DEFAULT: {} };
+  for (const [name, value] of Object.entries(parsed)) {
+    if (value !== null && typeof value === 'object') {
+      const section: Record<string, string> = (sections[name] ??= {});
+      for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+        if (v !== null && typeof v === 'object') throw new ConfigError(`${file}: [${name}] ${key}: nested sections are not supported`);
+        section[key] = String(v);
+      }
+    } else {
+      // Keys before the first header belong to [DEFAULT], as in oslo.config.
+      sections.DEFAULT[name] = String(value);
+    }
+  }
+  return sections;
+}
+
+function readNamedStores(reader: SectionReader, pairs: string[], baseDir: string): StoreConfig[] {
+  const seen = new Set<string>();
+  return pairs.map((pair) => {
+    const [id, type, ...rest] = pair.split(':').map((s) => s.trim());
+    if (!id || !type || rest.length > 0) throw new ConfigError(`${reader.where}: [DEFAULT] enabled_backends: "${pair}" is not id:type`);
+    if (id.startsWith('os_glance_')) throw new ConfigError(`${reader.where}: [DEFAULT] enabled_backends: store id "${id}" is reserved`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new ConfigError(`${reader.where}: [DEFAULT] enabled_backends: bad store id "${id}"`);
+    if (seen.has(id)) throw new ConfigError(`${reader.where}: [DEFAULT] enabled_backends: store id "${id}" appears twice`);
+    seen.add(id);
+    if (type !== 'file' && type !== 's3') {
+      throw new ConfigError(`${reader.where}: [DEFAULT] enabled_backends: store "${id}" has unsupported type "${type}" (file, s3)`);
+    }
+    return readStoreSection(reader, id, id, type, baseDir);
+  });
+}
+
+function readSingleStore(reader: SectionReader, baseDir: string): StoreConfig {
+  const type = reader.value('glance_store', SECTIONS.glance_store, 'default_store') as 'file' | 's3';
+  return readStoreSection(reader, 'glance_store', type, type, baseDir);
+}
+
+function readStoreSection(reader: SectionReader, section: string, id: string, type: 'file' | 's3', baseDir: string): StoreConfig {
+  const specs = STORE_SECTIONS[type];
+  const v = (key: string) => reader.value(section, specs, key);
+  const description = (v('description') as string) || null;
+  if (type === 'file') {
+    return {
+      id,
+      type,
+      description,
+      dataDir: path.resolve(baseDir, v('filesystem_store_datadir') as string),
+      chunkSize: v('filesystem_store_chunk_size') as number,
+    };
+  }
+  const endpoint = v('s3_store_host') as string;
+  if (!endpoint) throw new ConfigError(`${reader.where}: [${section}] s3_store_host is required for an s3 store`);
+  const url = /^[a-z]+:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`;
+  try {
+    new URL(url);
+  } catch {
+    throw new ConfigError(`${reader.where}: [${section}] s3_store_host: "${endpoint}" is not a URL`);
+  }
+  const mib = 1024 * 1024;
+  return {
+    id,
+    type,
+    description,
+    endpoint: url,
+    region: v('s3_store_region_name') as string,
+    accessKey: v('s3_store_access_key') as string,
+    secretKey: v('s3_store_secret_key') as string,
+    bucket: v('s3_store_bucket') as string,
+    createBucketOnPut: v('s3_store_create_bucket_on_put') as boolean,
+    forcePathStyle: v('s3_store_bucket_url_format') !== 'virtual',
+    largeObjectSize: (v('s3_store_large_object_size') as number) * mib,
+    partSize: (v('s3_store_large_object_chunk_size') as number) * mib,
+    concurrency: v('s3_store_thread_pools') as number,
+    checksumMode: v('s3_store_checksum_mode') as 'when_required' | 'when_supported',
+  };
+}
+
+/** Reads typed values and remembers which keys of the file were consumed. */
+class SectionReader {
+  private readonly consumed = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly raw: RawSections,
+    private readonly env: NodeJS.ProcessEnv,
+    readonly where: string,
+  ) {}
+
+  value(section: string, specs: readonly OptionSpec[], key: string): string | number | boolean | string[] {
+    const spec = specs.find((s) => s.key === key);
+    if (!spec) throw new Error(`undeclared option [${section}] ${key}`);
+    for (const s of specs) this.markConsumed(section, s.key);
+    const fromEnv = this.env[envName(section, key)];
+    const fromFile = this.raw[section]?.[key];
+    const rawValue = fromEnv ?? fromFile ?? spec.default;
+    const origin = fromEnv !== undefined ? `environment ${envName(section, key)}` : `${this.where}: [${section}] ${key}`;
+    return parseValue(spec, rawValue.trim(), origin);
+  }
+
+  list(section: string, specs: readonly OptionSpec[], key: string): string[] {
+    return this.value(section, specs, key) as string[];
+  }
+
+  *unknownKeys(): Iterable<string> {
+    for (const [section, keys] of Object.entries(this.raw)) {
+      const known = this.consumed.get(section);
+      for (const key of Object.keys(keys)) {
+        if (!known?.has(key)) yield `${this.where}: [${section}] ${key} is not a glint option; ignored`;
+      }
+    }
+  }
+
+  private markConsumed(section: string, key: string): void {
+    let keys = this.consumed.get(section);
+    if (!keys) this.consumed.set(section, (keys = new Set()));
+    keys.add(key);
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+
+export function parseValue(spec: OptionSpec, value: string, origin: string): string | number | boolean | string[] {
+  const bad = (expected: string) => new ConfigError(`${origin}: "${value}" is not ${expected}`);
+  switch (spec.type.kind) {
+    case 'string':
+      return value;
+    case 'integer': {
+      if (!/^-?\d+$/.test(value)) throw bad('an integer');
+      const n = Number(value);
+      if (!Number.isSafeInteger(n)) throw bad('an integer in range');
+      if (spec.type.min !== undefined && n < spec.type.min) throw bad(`an integer ≥ ${spec.type.min}`);
+      if (spec.type.max !== undefined && n > spec.type.max) throw bad(`an integer ≤ ${spec.type.max}`);
+      return n;
+    }
+    case 'boolean': {
+      const v = value.toLowerCase();
+      if (['true', 'yes', 'on', '1'].includes(v)) return true;
+      if (['false', 'no', 'off', '0'].includes(v)) return false;
+      throw bad('a boolean (true/false)');
+    }
+    case 'size': {
+      const match = /^(\d+)\s*(B|KB|MB|GB|TB)?$/i.exec(value);
+      if (!match) throw bad('a size such as 0, 500MB or 10GB');
+      const n = Number(match[1]) * SIZE_UNITS[(match[2] ?? 'B').toUpperCase()];
+      if (!Number.isSafeInteger(n)) throw bad('a size in range');
+      return n;
+    }
+    case 'list':
+      return value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+    case 'enum':
+      if (!spec.type.values.includes(value)) throw bad(`one of ${spec.type.values.map((v) => v || '(empty)').join(', ')}`);
+      return value;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

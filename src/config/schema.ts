@@ -1,0 +1,150 @@
+/**
+ * Every configuration key glint understands, in glance-api.conf's sections. The loader validates
+ * values against these declarations; etc/glint.conf documents the same keys (a test keeps the two
+ * in step). Store sections are declared per driver type because their names are the store ids.
+ */
+
+export type OptionType =
+  | { kind: 'string' }
+  | { kind: 'integer'; min?: number; max?: number }
+  | { kind: 'boolean' }
+  /** Byte quantity with an optional B/KB/MB/GB/TB suffix (binary multiples), as user_storage_quota. */
+  | { kind: 'size' }
+  | { kind: 'list' }
+  | { kind: 'enum'; values: readonly string[] };
+
+export interface OptionSpec {
+  key: string;
+  type: OptionType;
+  /** Raw default as it would be written in the file. */
+  default: string;
+  help: string;
+}
+
+const str = { kind: 'string' } as const;
+const bool = { kind: 'boolean' } as const;
+const list = { kind: 'list' } as const;
+const size = { kind: 'size' } as const;
+const int = (min?: number, max?: number): OptionType => ({ kind: 'integer', min, max });
+
+export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
+  DEFAULT: [
+    { key: 'bind_host', type: str, default: '127.0.0.1', help: 'Address to listen on.' },
+    { key: 'bind_port', type: int(0, 65535), default: '9292', help: 'Port to listen on.' },
+    { key: 'public_endpoint', type: str, default: '', help: 'Base URL for version links; the request host when empty.' },
+    {
+      key: 'enabled_backends',
+      type: list,
+      default: '',
+      help: 'Named stores as id:type pairs (types: file, s3). Setting it turns on multi-store; each id needs a section.',
+    },
+    { key: 'image_size_cap', type: int(0), default: '1099511627776', help: 'Largest image in bytes.' },
+    { key: 'user_storage_quota', type: size, default: '0', help: 'Bytes an owner may store in all (B/KB/MB/GB/TB suffixes); 0 = unlimited.' },
+    { key: 'image_member_quota', type: int(), default: '128', help: 'Members per image; negative = unlimited.' },
+    { key: 'image_property_quota', type: int(), default: '128', help: 'Custom properties per image; negative = unlimited.' },
+    { key: 'image_tag_quota', type: int(), default: '128', help: 'Tags per image; negative = unlimited.' },
+    { key: 'image_location_quota', type: int(), default: '10', help: 'Locations per image; negative = unlimited.' },
+    { key: 'limit_param_default', type: int(1), default: '25', help: 'Default page size of lists.' },
+    { key: 'api_limit_max', type: int(1), default: '1000', help: 'Largest page size of lists.' },
+    { key: 'show_image_direct_url', type: bool, default: 'false', help: 'Show direct_url in image documents.' },
+    { key: 'show_multiple_locations', type: bool, default: 'false', help: 'Show locations and allow location PATCH operations.' },
+    {
+      key: 'enabled_import_methods',
+      type: list,
+      default: 'glance-direct,web-download,copy-image',
+      help: 'Interoperable import methods offered.',
+    },
+    { key: 'hashing_algorithm', type: { kind: 'enum', values: ['sha512'] }, default: 'sha512', help: 'os_hash_algo of uploaded data.' },
+  ],
+  database: [
+    {
+      key: 'connection',
+      type: str,
+      default: 'sqlite:///data/glint.db',
+      help: 'Catalog URL: sqlite:///relative/path, sqlite:////absolute/path, mysql+pymysql://user:pass@host/db.',
+    },
+  ],
+  glance_store: [
+    { key: 'default_backend', type: str, default: '', help: 'Multi-store: id of the store used when a request names none.' },
+    { key: 'default_store', type: { kind: 'enum', values: ['file', 's3'] }, default: 'file', help: 'Single-store: driver type.' },
+    { key: 'stores', type: list, default: 'file', help: 'Single-store: accepted for compatibility; default_store decides.' },
+  ],
+  paste_deploy: [
+    {
+      key: 'flavor',
+      type: { kind: 'enum', values: ['', 'keystone', 'trusted-auth'] },
+      default: '',
+      help: 'Empty: no authentication (every request is an anonymous admin). keystone: validate X-Auth-Token. trusted-auth: trust X-Roles/X-Project-Id/X-User-Id as sent (only behind a proxy that sets them).',
+    },
+  ],
+  keystone_authtoken: [
+    { key: 'www_authenticate_uri', type: str, default: '', help: 'Keystone URL announced in WWW-Authenticate.' },
+    { key: 'auth_url', type: str, default: '', help: 'Keystone URL glint authenticates against.' },
+    { key: 'auth_type', type: str, default: 'password', help: 'Only password is supported.' },
+    { key: 'username', type: str, default: '', help: 'glint service user.' },
+    { key: 'password', type: str, default: '', help: 'glint service user password.' },
+    { key: 'project_name', type: str, default: '', help: 'Project of the service user.' },
+    { key: 'user_domain_name', type: str, default: 'Default', help: 'Domain of the service user.' },
+    { key: 'project_domain_name', type: str, default: 'Default', help: 'Domain of the service project.' },
+    { key: 'service_token_roles_required', type: bool, default: 'false', help: 'Require service roles on X-Service-Token.' },
+    { key: 'token_cache_time', type: int(0), default: '300', help: 'Seconds a validated token is cached.' },
+    { key: 'memcached_servers', type: str, default: '', help: 'Ignored: glint caches validations itself.' },
+  ],
+  image_format: [
+    { key: 'disk_formats', type: list, default: 'ami,ari,aki,vhd,vhdx,vmdk,raw,qcow2,vdi,iso,ploop', help: 'Accepted disk_format values.' },
+    { key: 'container_formats', type: list, default: 'ami,ari,aki,bare,ovf,ova,docker,compressed', help: 'Accepted container_format values.' },
+  ],
+  import_filtering_opts: [
+    { key: 'allowed_schemes', type: list, default: 'http,https', help: 'web-download URI schemes allowed.' },
+    { key: 'disallowed_schemes', type: list, default: '', help: 'web-download URI schemes refused.' },
+    {
+      key: 'allowed_hosts',
+      type: list,
+      default: '',
+      help: 'web-download hosts allowed. Empty (the default) refuses every host: web-download is off until listed.',
+    },
+    { key: 'disallowed_hosts', type: list, default: '', help: 'web-download hosts refused.' },
+    { key: 'allowed_ports', type: list, default: '80,443', help: 'web-download ports allowed.' },
+    { key: 'disallowed_ports', type: list, default: '', help: 'web-download ports refused.' },
+  ],
+  task: [{ key: 'task_time_to_live', type: int(1), default: '48', help: 'Hours a finished task stays visible.' }],
+  glint: [{ key: 'shutdown_timeout', type: int(0), default: '30', help: 'Seconds to finish in-flight requests on SIGTERM.' }],
+};
+
+/** Keys of a store section, by driver type (the section is named after the store id). */
+export const STORE_SECTIONS: Readonly<Record<'file' | 's3', readonly OptionSpec[]>> = {
+  file: [
+    { key: 'description', type: str, default: '', help: 'Shown by /v2/info/stores.' },
+    { key: 'filesystem_store_datadir', type: str, default: 'data/images', help: 'Directory holding image data.' },
+    { key: 'filesystem_store_chunk_size', type: int(4096), default: '65536', help: 'Read buffer size in bytes.' },
+  ],
+  s3: [
+    { key: 'description', type: str, default: '', help: 'Shown by /v2/info/stores.' },
+    { key: 's3_store_host', type: str, default: '', help: 'S3 endpoint URL, e.g. http://127.0.0.1:9000.' },
+    { key: 's3_store_region_name', type: str, default: 'us-east-1', help: 'Region sent in signatures.' },
+    { key: 's3_store_access_key', type: str, default: '', help: 'Access key.' },
+    { key: 's3_store_secret_key', type: str, default: '', help: 'Secret key.' },
+    { key: 's3_store_bucket', type: str, default: 'glance', help: 'Bucket holding image data.' },
+    { key: 's3_store_create_bucket_on_put', type: bool, default: 'false', help: 'Create the bucket on first write.' },
+    {
+      key: 's3_store_bucket_url_format',
+      type: { kind: 'enum', values: ['auto', 'path', 'virtual'] },
+      default: 'auto',
+      help: 'Addressing style; auto = path style.',
+    },
+    { key: 's3_store_large_object_size', type: int(1), default: '100', help: 'MiB above which uploads use multipart.' },
+    { key: 's3_store_large_object_chunk_size', type: int(5), default: '10', help: 'Multipart part size in MiB (S3 minimum 5).' },
+    { key: 's3_store_thread_pools', type: int(1), default: '10', help: 'Parts uploaded concurrently.' },
+    {
+      key: 's3_store_checksum_mode',
+      type: { kind: 'enum', values: ['when_supported', 'when_required'] },
+      default: 'when_supported',
+      help: 'glint only: when_required for endpoints without flexible checksums (s3rver, older RGW/MinIO).',
+    },
+  ],
+};
+
+/** GLINT_<SECTION>_<KEY>, upper-cased, anything but letters and digits turned into `_`. */
+export function envName(section: string, key: string): string {
+  return `GLINT_${section}_${key}`.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}

@@ -1,0 +1,130 @@
+/**
+ * The validated, frozen configuration the rest of glint sees. Built by src/config/load.ts from
+ * glance-api.conf-style INI plus GLINT_<SECTION>_<KEY> environment overrides.
+ */
+export interface GlintConfig {
+  /** File the configuration came from, if any (for messages). */
+  source: string | null;
+  server: ServerConfig;
+  database: DatabaseConfig;
+  stores: StoresConfig;
+  auth: AuthConfig;
+  images: ImagePolicyConfig;
+  limits: LimitsConfig;
+  imports: ImportConfig;
+}
+
+export interface ServerConfig {
+  bindHost: string;
+  bindPort: number;
+  /** Base URL used in version links instead of the request's host (Glance `public_endpoint`). */
+  publicEndpoint: string | null;
+  /** Seconds to wait for in-flight requests on SIGTERM. */
+  shutdownTimeout: number;
+}
+
+export type DatabaseConfig =
+  | { client: 'sqlite'; filename: string; url: string }
+  | { client: 'mysql'; host: string; port: number; user: string; password: string; database: string; url: string };
+
+export interface StoresConfig {
+  /** True when `enabled_backends` is set: Glance's multi-store mode. */
+  multiStore: boolean;
+  defaultStoreId: string;
+  stores: StoreConfig[];
+}
+
+export type StoreConfig = FilesystemStoreConfig | S3StoreConfig;
+
+export interface FilesystemStoreConfig {
+  id: string;
+  type: 'file';
+  description: string | null;
+  /** Directory holding the objects (Glance `filesystem_store_datadir`). */
+  dataDir: string;
+  /** Read buffer size for downloads (Glance `filesystem_store_chunk_size`). */
+  chunkSize: number;
+}
+
+export interface S3StoreConfig {
+  id: string;
+  type: 's3';
+  description: string | null;
+  /** Endpoint URL (Glance `s3_store_host`), e.g. http://127.0.0.1:9000. */
+  endpoint: string;
+  region: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  /** Create the bucket on first write when it does not exist (`s3_store_create_bucket_on_put`). */
+  createBucketOnPut: boolean;
+  /** Path-style addressing (`s3_store_bucket_url_format = path`); virtual-hosted otherwise. */
+  forcePathStyle: boolean;
+  /** Objects above this size are uploaded in parts (`s3_store_large_object_size`, bytes). */
+  largeObjectSize: number;
+  /** Part size for multipart uploads (`s3_store_large_object_chunk_size`, bytes, ≥ 5 MiB). */
+  partSize: number;
+  /** Parts uploaded concurrently (`s3_store_thread_pools`). */
+  concurrency: number;
+  /**
+   * `when_required` for endpoints that do not implement the newer flexible checksums
+   * (s3rver, older Ceph RGW/MinIO); `when_supported` is the AWS SDK default.
+   */
+  checksumMode: 'when_required' | 'when_supported';
+}
+
+export type AuthFlavor = 'none' | 'trusted-auth' | 'keystone';
+
+export interface AuthConfig {
+  /** `[paste_deploy] flavor`: empty → none (Glance's unauthenticated context). */
+  flavor: AuthFlavor;
+  keystone: KeystoneConfig | null;
+}
+
+export interface KeystoneConfig {
+  wwwAuthenticateUri: string;
+  authUrl: string;
+  username: string;
+  password: string;
+  projectName: string;
+  userDomainName: string;
+  projectDomainName: string;
+  serviceTokenRolesRequired: boolean;
+  /** Seconds a validated token stays cached (keystonemiddleware `token_cache_time`). */
+  tokenCacheTime: number;
+}
+
+export interface ImagePolicyConfig {
+  diskFormats: string[];
+  containerFormats: string[];
+  showImageDirectUrl: boolean;
+  showMultipleLocations: boolean;
+  hashingAlgorithm: 'sha512';
+}
+
+export interface LimitsConfig {
+  /** Bytes. */
+  imageSizeCap: number;
+  /** Bytes; 0 = unlimited. */
+  userStorageQuota: number;
+  /** Negative = unlimited for the four counts below. */
+  imageMemberQuota: number;
+  imagePropertyQuota: number;
+  imageTagQuota: number;
+  imageLocationQuota: number;
+  limitParamDefault: number;
+  apiLimitMax: number;
+}
+
+export interface ImportConfig {
+  enabledMethods: Array<'glance-direct' | 'web-download' | 'copy-image'>;
+  /** web-download URI filter (`[import_filtering_opts]`). */
+  allowedSchemes: string[];
+  disallowedSchemes: string[];
+  allowedHosts: string[];
+  disallowedHosts: string[];
+  allowedPorts: number[];
+  disallowedPorts: number[];
+  /** Hours a finished task stays visible (`[task] task_time_to_live`). */
+  taskTimeToLive: number;
+}

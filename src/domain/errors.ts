@@ -1,0 +1,117 @@
+/**
+ * The domain's error catalog. Every failure the service reports carries a stable `code`; each code
+ * belongs to one `kind`, and only the HTTP layer (src/http/errors.ts) turns kinds into statuses.
+ * Nothing here knows about HTTP.
+ */
+export type ErrorKind =
+  | 'invalid' // the request is malformed or violates a rule about its values
+  | 'forbidden' // the caller may see the target but may not do this
+  | 'not_found'
+  | 'conflict' // the target's current state does not allow this
+  | 'gone' // the target disappeared while the operation ran
+  | 'too_large' // a size cap or quota would be exceeded
+  | 'unsupported_media_type'
+  | 'range_not_satisfiable'
+  | 'unauthenticated'
+  | 'unavailable' // a dependency (store, identity service) cannot be reached
+  | 'client_closed' // the client went away; nobody is left to answer
+  | 'method_not_allowed'
+  | 'not_implemented'
+  | 'internal';
+
+export const errorCatalog = {
+  // generic request problems
+  BAD_REQUEST: 'invalid',
+  BAD_JSON: 'invalid',
+  BAD_QUERY: 'invalid',
+  BODY_NOT_ALLOWED: 'invalid',
+  REQUEST_BODY_TOO_LARGE: 'too_large',
+  METHOD_NOT_ALLOWED: 'method_not_allowed',
+  NOT_IMPLEMENTED: 'not_implemented',
+  ROUTE_NOT_FOUND: 'not_found',
+  UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
+  // images
+  IMAGE_NOT_FOUND: 'not_found',
+  IMAGE_ID_IN_USE: 'conflict',
+  IMAGE_PROTECTED: 'forbidden',
+  IMAGE_INVALID_STATUS: 'conflict',
+  IMAGE_ACTION_NOT_ALLOWED: 'forbidden',
+  IMAGE_FORMATS_MISSING: 'invalid',
+  IMAGE_GONE: 'gone',
+  IMAGE_UPLOAD_RACE_LOST: 'gone',
+  IMAGE_DATA_NOT_FOUND: 'not_found',
+  IMAGE_UPDATE_CONFLICT: 'conflict',
+  ATTRIBUTE_READ_ONLY: 'forbidden',
+  ATTRIBUTE_RESERVED: 'forbidden',
+  PROPERTY_NOT_FOUND: 'conflict',
+  PROPERTY_EXISTS: 'conflict',
+  FORMAT_CHANGE_NOT_ALLOWED: 'forbidden',
+  LOCATIONS_NOT_ALLOWED: 'forbidden',
+  // authorization
+  NOT_AUTHORIZED: 'forbidden',
+  ADMIN_REQUIRED: 'forbidden',
+  READ_ONLY_CONTEXT: 'forbidden',
+  UNAUTHENTICATED: 'unauthenticated',
+  IDENTITY_UNAVAILABLE: 'unavailable',
+  // quotas and caps
+  IMAGE_SIZE_CAP_EXCEEDED: 'too_large',
+  STORAGE_QUOTA_EXCEEDED: 'too_large',
+  TAG_QUOTA_EXCEEDED: 'too_large',
+  PROPERTY_QUOTA_EXCEEDED: 'too_large',
+  MEMBER_QUOTA_EXCEEDED: 'too_large',
+  // tags and members
+  TAG_NOT_FOUND: 'not_found',
+  MEMBER_NOT_FOUND: 'not_found',
+  MEMBER_EXISTS: 'conflict',
+  MEMBERS_NOT_SHARED: 'forbidden',
+  // data
+  RANGE_NOT_SATISFIABLE: 'range_not_satisfiable',
+  MULTIPLE_RANGES: 'invalid',
+  SIZE_MISMATCH: 'invalid',
+  UPLOAD_ABORTED: 'client_closed',
+  // stores
+  STORE_UNKNOWN: 'invalid',
+  STORE_UNKNOWN_FOR_IMPORT: 'conflict',
+  STORE_NOT_ENABLED: 'not_found',
+  STORE_LAST_LOCATION: 'forbidden',
+  STORE_UNAVAILABLE: 'unavailable',
+  STORE_WRITE_DENIED: 'unavailable',
+  // import and tasks
+  IMPORT_METHOD_INVALID: 'invalid',
+  IMPORT_NOT_ENABLED: 'not_found',
+  IMPORT_LOCKED: 'conflict',
+  IMPORT_URI_REJECTED: 'invalid',
+  TASK_NOT_FOUND: 'not_found',
+  // catch-all
+  INTERNAL: 'internal',
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export class GlintError extends Error {
+  readonly kind: ErrorKind;
+
+  /**
+   * @param code    stable machine code from `errorCatalog`
+   * @param message the explanation shown to clients for 4xx kinds
+   * @param detail  an optional second sentence (Glance prints it after the explanation)
+   */
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly detail?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'GlintError';
+    this.kind = errorCatalog[code];
+  }
+}
+
+export function fail(code: ErrorCode, message: string, detail?: string): never {
+  throw new GlintError(code, message, detail);
+}
+
+export function isGlintError(err: unknown, code?: ErrorCode): err is GlintError {
+  return err instanceof GlintError && (code === undefined || err.code === code);
+}

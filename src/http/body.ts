@@ -1,0 +1,74 @@
+import type { Context } from 'koa';
+import { fail } from '../domain/errors';
+
+const BODY_TRANSFER_CODINGS = ['chunked', 'compress', 'deflate', 'gzip', 'identity'];
+
+/** Glance's notion of "the request has a body" (spec §1.5). */
+export function hasBody(ctx: Context): boolean {
+  const length = ctx.get('content-length');
+  if (length && Number(length) > 0) return true;
+  if (!['POST', 'PUT', 'PATCH'].includes(ctx.method)) return false;
+  const coding = ctx.get('transfer-encoding').toLowerCase();
+  return coding.length > 0 && coding.split(',').some((c) => BODY_TRANSFER_CODINGS.includes(c.trim()));
+}
+
+export function rejectBody(ctx: Context): void {
+  if (hasBody(ctx)) fail('BODY_NOT_ALLOWED', 'This operation does not take a request body.');
+}
+
+/** Declared Content-Length, if any and valid; a malformed header is the client's mistake. */
+export function contentLength(ctx: Context): number | undefined {
+  const raw = ctx.get('content-length');
+  if (!raw) return undefined;
+  if (!/^\d+$/.test(raw)) fail('BAD_REQUEST', `Invalid Content-Length: ${raw}`);
+  return Number(raw);
+}
+
+/**
+ * Reads and parses a JSON body whatever its Content-Type says (Glance does not check it).
+ * Invalid UTF-8, malformed JSON and missing bodies are 400; over `maxBytes` is 413.
+ */
+export async function readJson(ctx: Context, maxBytes = 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxBytes) fail('REQUEST_BODY_TOO_LARGE', `Request body larger than ${maxBytes} bytes.`);
+    chunks.push(chunk);
+  }
+  if (total === 0) fail('BAD_JSON', 'Body expected in request.');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    fail('BAD_JSON', 'Request body is not valid UTF-8.');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    fail('BAD_JSON', 'Malformed JSON in request body.');
+  }
+}
+
+/** A JSON object body (not an array or scalar). */
+export async function readJsonObject(ctx: Context): Promise<Record<string, unknown>> {
+  const body = await readJson(ctx);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) fail('BAD_JSON', 'Expected a JSON object in the request body.');
+  return body as Record<string, unknown>;
+}
+
+/** Media type without parameters, lower-cased; '' when absent. */
+export function mediaType(ctx: Context): string {
+  return (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
+}
+
+/** An AbortSignal that fires when the client goes away before the response is complete. */
+export function clientAbortSignal(ctx: Context): AbortSignal {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) controller.abort(new Error('client closed the connection'));
+  };
+  ctx.req.once('aborted', onClose);
+  ctx.res.once('close', onClose);
+  return controller.signal;
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import type { AuthConfig } from '../config/types';
+import { contextFromIdentity, type RequestContext, unauthenticatedContext } from '../domain/context';
+import { fail } from '../domain/errors';
+
+/**
+ * Turns a request into a RequestContext according to `[paste_deploy] flavor`:
+ * - none: Glance's unauthenticated context; identity headers are ignored.
+ * - trusted-auth: keystonemiddleware's headers are trusted as sent (behind an authenticating proxy).
+ * - keystone: tokens validated against Keystone (src/http/keystone.ts).
+ */
+export interface Authenticator {
+  /** Throws UNAUTHENTICATED (401) or IDENTITY_UNAVAILABLE (503). */
+  authenticate(ctx: Context, requestId: string): Promise<RequestContext>;
+  /** Whether an inbound X-OpenStack-Request-ID is adopted (the keystone pipeline does so). */
+  readonly adoptsRequestId: boolean;
+  /** Value of WWW-Authenticate on 401 responses, if any. */
+  readonly wwwAuthenticate: string | null;
+}
+
+export const MAX_REQUEST_ID_LENGTH = 64;
+
+/** `req-<uuid>`, or the caller's id (prefixed with `req-`) where the flavour adopts it. */
+export function requestIdFor(ctx: Context, adopt: boolean): string {
+  const inbound = ctx.get('x-openstack-request-id');
+  if (adopt && inbound) {
+    if (inbound.length > MAX_REQUEST_ID_LENGTH) fail('BAD_REQUEST', `X-OpenStack-Request-ID is longer than ${MAX_REQUEST_ID_LENGTH} characters.`);
+    return inbound.startsWith('req-') ? inbound : `req-${inbound}`;
+  }
+  return `req-${randomUUID()}`;
+}
+
+export class NoAuthAuthenticator implements Authenticator {
+  readonly adoptsRequestId = false;
+  readonly wwwAuthenticate = null;
+
+  async authenticate(_ctx: Context, requestId: string): Promise<RequestContext> {
+    return unauthenticatedContext(requestId);
+  }
+}
+
+/** Reads keystonemiddleware's identity headers, with Glance's fallbacks (spec §3.1). */
+export function identityFromHeaders(ctx: Context): { userId: string | null; projectId: string | null; roles: string[] } {
+  const header = (...names: string[]) => {
+    for (const name of names) {
+      const value = ctx.get(name);
+      if (value) return value;
+    }
+    return null;
+  };
+  const roles = (header('x-roles', 'x-role') ?? '').split(',');
+  return { userId: header('x-user-id', 'x-user'), projectId: header('x-project-id', 'x-tenant-id', 'x-tenant'), roles };
+}
+
+export class TrustedHeadersAuthenticator implements Authenticator {
+  readonly adoptsRequestId = true;
+  readonly wwwAuthenticate = null;
+
+  async authenticate(ctx: Context, requestId: string): Promise<RequestContext> {
+    if (ctx.get('x-identity-status') && ctx.get('x-identity-status') !== 'Confirmed') fail('UNAUTHENTICATED', 'The request you have made requires authentication.');
+    const identity = identityFromHeaders(ctx);
+    if (!identity.userId && !identity.projectId && identity.roles.every((r) => !r.trim())) {
+      fail('UNAUTHENTICATED', 'The request you have made requires authentication.');
+    }
+    return contextFromIdentity(requestId, identity);
+  }
+}
+
+export function createAuthenticator(config: AuthConfig, keystone?: () => Authenticator): Authenticator {
+  switch (config.flavor) {
+    case 'none':
+      return new NoAuthAuthenticator();
+    case 'trusted-auth':
+      return new TrustedHeadersAuthenticator();
+    case 'keystone':
+      if (!keystone) throw new Error('the keystone flavour needs a Keystone authenticator');
+      return keystone();
+  }
+}

@@ -1,0 +1,63 @@
+import type { Context, Middleware, Next } from 'koa';
+import type { GlintConfig } from '../../../config/types';
+import type { Services } from '../../../domain/services';
+import type { HttpProblem } from '../../errors';
+import { type Authenticator, requestIdFor } from '../../identity';
+import { writeGlanceError } from './error-body';
+import { createV2Router, routingRules } from './router';
+import { acceptedVersionSegments, negotiateVersion, versionsDocument } from './versions';
+
+export interface Surface {
+  /** Handles the request or passes it on with next(). */
+  middleware: Middleware;
+}
+
+/**
+ * The Glance surface: version documents and negotiation, then the /v2 API behind request ids
+ * and identity. It answers every path no other surface claimed (unknown paths get the 300
+ * versions document, as Glance does).
+ */
+export function createGlanceSurface(services: Services, config: GlintConfig, authenticator: Authenticator): Surface {
+  const multiStore = config.stores.multiStore;
+  const accepted = acceptedVersionSegments(multiStore);
+  const router = createV2Router(services, config);
+  const routes = router.routes();
+  const rules = routingRules(router);
+
+  const sendVersions = (ctx: Context, status: number) => {
+    ctx.status = status;
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(versionsDocument(ctx, multiStore, config.server.publicEndpoint));
+  };
+
+  const middleware: Middleware = async (ctx: Context, next: Next) => {
+    ctx.state.formatError = (c: Context, problem: HttpProblem) => writeGlanceError(c, problem);
+    if (ctx.path === '/versions' || ctx.path.startsWith('/versions/')) return sendVersions(ctx, 200);
+    if (!negotiateVersion(ctx, accepted)) return sendVersions(ctx, 300);
+
+    try {
+      decodeURIComponent(ctx.path);
+    } catch {
+      ctx.status = 400;
+      return writeGlanceError(ctx, { status: 400, code: 'BAD_REQUEST', message: 'The URL is not valid UTF-8.', expose: true, headers: {} });
+    }
+    let requestId: string;
+    try {
+      requestId = requestIdFor(ctx, authenticator.adoptsRequestId);
+    } catch (err) {
+      ctx.set('x-openstack-request-id', requestIdFor(ctx, false));
+      throw err;
+    }
+    ctx.set('x-openstack-request-id', requestId);
+    try {
+      ctx.state.requestContext = await authenticator.authenticate(ctx, requestId);
+    } catch (err) {
+      if (authenticator.wwwAuthenticate) ctx.set('WWW-Authenticate', authenticator.wwwAuthenticate);
+      throw err;
+    }
+    await rules(ctx, async () => {
+      await routes(ctx as Parameters<typeof routes>[0], next);
+    });
+  };
+  return { middleware };
+}

@@ -1,0 +1,106 @@
+import type { Image, ImageMember } from '../../../domain/image';
+import type { Task } from '../../../catalog/repository';
+import type { StoreRegistry } from '../../../stores/registry';
+
+/** Glance's timestamp form: UTC, second precision, literal Z. */
+export function glanceTime(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
+}
+
+export interface ImagePresentation {
+  stores: StoreRegistry;
+  showDirectUrl: boolean;
+  showLocations: boolean;
+}
+
+/** The image document of Glance §5, in Glance's key order, custom properties last. */
+export function presentImage(image: Image, options: ImagePresentation): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    name: image.name,
+    disk_format: image.diskFormat,
+    container_format: image.containerFormat,
+    visibility: image.visibility,
+    size: image.size,
+    virtual_size: image.virtualSize,
+    status: image.status,
+    checksum: image.checksum,
+    protected: image.protected,
+    min_ram: image.minRam,
+    min_disk: image.minDisk,
+    owner: image.owner,
+    os_hidden: image.osHidden,
+    os_hash_algo: image.osHashAlgo,
+    os_hash_value: image.osHashValue,
+    id: image.id,
+    created_at: glanceTime(image.createdAt),
+    updated_at: glanceTime(image.updatedAt),
+    tags: image.tags,
+    self: `/v2/images/${image.id}`,
+    file: `/v2/images/${image.id}/file`,
+    schema: '/v2/schemas/image',
+  };
+  const urls = image.locations.map((l) => ({ location: l, url: options.stores.locationUrl(l.storeId, l.key) }));
+  if (options.showDirectUrl && urls.length > 0 && urls[0].url) doc.direct_url = urls[0].url;
+  if (options.showLocations) doc.locations = urls.map(({ location, url }) => ({ url: url ?? '', metadata: location.metadata }));
+  if (options.stores.multiStore) {
+    const ids = image.locations.map((l) => l.storeId);
+    if (ids.length > 0) doc.stores = ids.join(',');
+  }
+  for (const [key, value] of Object.entries(image.properties)) {
+    if (key !== 'os_glance_stage_host') doc[key] = value;
+  }
+  return doc;
+}
+
+export function presentMember(member: ImageMember): Record<string, unknown> {
+  return {
+    status: member.status,
+    created_at: glanceTime(member.createdAt),
+    updated_at: glanceTime(member.updatedAt),
+    image_id: member.imageId,
+    member_id: member.memberId,
+    schema: '/v2/schemas/member',
+  };
+}
+
+export function presentTask(task: Task): Record<string, unknown> {
+  return {
+    id: task.id,
+    type: task.type,
+    status: task.status,
+    owner: task.owner,
+    input: task.input,
+    result: task.result,
+    message: task.message,
+    expires_at: task.expiresAt ? glanceTime(task.expiresAt) : null,
+    created_at: glanceTime(task.createdAt),
+    updated_at: glanceTime(task.updatedAt),
+    image_id: task.imageId,
+    request_id: task.requestId,
+    user_id: task.userId,
+    self: `/v2/tasks/${task.id}`,
+    schema: '/v2/schemas/task',
+  };
+}
+
+/** `GET /v2/images/{id}/tasks` entries: naive ISO timestamps with microseconds (spec §16). */
+export function presentImageTask(task: Task): Record<string, unknown> {
+  const naive = (d: Date | null) => (d ? `${d.toISOString().slice(0, 23)}000` : null);
+  return {
+    id: task.id,
+    type: task.type,
+    status: task.status,
+    owner: task.owner,
+    expires_at: naive(task.expiresAt),
+    created_at: naive(task.createdAt),
+    updated_at: naive(task.updatedAt),
+    deleted_at: null,
+    deleted: false,
+    image_id: task.imageId,
+    request_id: task.requestId,
+    user_id: task.userId,
+    input: task.input,
+    result: task.result,
+    message: task.message,
+  };
+}

@@ -1,0 +1,107 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The one streaming interface every storage backend implements. Keys are opaque strings made of
+ * `[A-Za-z0-9._/-]`; a driver maps them to paths or object names. Drivers throw `StoreError`
+ * only, never HTTP or domain errors.
+ */
+export interface BlobStore {
+  /** The configured store id (`fast`, `cold`, … or the single-store default). */
+  readonly id: string;
+  /** Driver type as Glance names it: `file` or `s3`. */
+  readonly type: StoreType;
+  readonly description?: string;
+
+  /**
+   * Streams `source` into `key` and returns what was written with its md5 and sha512.
+   * Nothing is visible under `key` unless the promise resolves: on any failure (source error,
+   * abort, size limit, backend error) every temporary object is removed before it rejects.
+   * An existing object under `key` is replaced atomically.
+   *
+   * Rejects with StoreError `too_large` as soon as more than `maxSize` bytes arrive,
+   * `size_mismatch` when `expectedSize` is given and the byte count differs, `aborted` when
+   * `signal` fires, and rethrows the source's own error when the source fails.
+   */
+  put(key: string, source: Readable, options?: PutOptions): Promise<PutResult>;
+
+  /**
+   * Opens `key` for reading. `range` is inclusive on both ends and must lie within the object
+   * (callers resolve ranges against `stat` or the catalog's size first). Rejects with
+   * StoreError `not_found` when the key does not exist.
+   */
+  get(key: string, range?: ByteRange): Promise<BlobReadResult>;
+
+  /** Size of `key`; rejects with StoreError `not_found` when missing. */
+  stat(key: string): Promise<{ size: number }>;
+
+  /** Removes `key`. Removing a missing key succeeds (deletes are idempotent). */
+  delete(key: string): Promise<void>;
+
+  /** Every committed key starting with `prefix` (all keys when omitted), in no particular order. */
+  list(prefix?: string): AsyncIterable<string>;
+
+  /** Properties shown by `GET /v2/info/stores/detail`. */
+  detailProperties(): Record<string, unknown>;
+
+  /** Releases clients and handles. */
+  close(): Promise<void>;
+}
+
+export type StoreType = 'file' | 's3';
+
+export interface PutOptions {
+  /** The exact number of bytes the source must deliver. */
+  expectedSize?: number;
+  /** The most bytes accepted before failing with `too_large`. */
+  maxSize?: number;
+  signal?: AbortSignal;
+}
+
+export interface PutResult {
+  size: number;
+  /** hex */
+  md5: string;
+  /** hex */
+  sha512: string;
+}
+
+/** Inclusive byte range: `{start: 0, end: 0}` is the first byte. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobReadResult {
+  body: Readable;
+  /** Bytes `body` will deliver. */
+  length: number;
+  /** Size of the whole object. */
+  totalSize: number;
+}
+
+export type StoreErrorKind = 'not_found' | 'too_large' | 'size_mismatch' | 'aborted' | 'write_denied' | 'unavailable' | 'invalid_key';
+
+export class StoreError extends Error {
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+    readonly storeId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+export function isStoreError(err: unknown, kind?: StoreErrorKind): err is StoreError {
+  return err instanceof StoreError && (kind === undefined || err.kind === kind);
+}
+
+const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/** Keys never contain `..` segments or empty segments, so no driver can be steered outside its root. */
+export function assertValidKey(key: string, storeId: string): void {
+  if (!KEY_PATTERN.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {
+    throw new StoreError('invalid_key', `invalid object key: ${JSON.stringify(key)}`, storeId);
+  }
+}
