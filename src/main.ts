@@ -36,7 +36,10 @@ async function main(): Promise<void> {
       server.closeAllConnections();
     }, config.server.shutdownTimeout * 1000);
     forced.unref();
+    // Connections that finish their request after close() become idle; keep closing those.
+    const reaper = setInterval(() => server.closeIdleConnections(), 100);
     server.close(async () => {
+      clearInterval(reaper);
       await app.close();
       logger.info('stopped');
       process.exit(0);

@@ -38,7 +38,7 @@ function parseSqliteUrl(url: string, rest: string): DatabaseConfig {
     throw new Error(`SQLite URL "${url}" has query parameters, which glint does not support`);
   }
   // After "sqlite://" comes "/" + path: one slash more means the path is absolute.
-  const filename = decodeURIComponent(rest.slice(1));
+  const filename = decodeComponent(rest.slice(1), url);
   if (filename === '') {
     throw new Error(`SQLite URL "${url}" has no file name; use sqlite:// for an in-memory database`);
   }
@@ -52,11 +52,11 @@ function parseMysqlUrl(url: string): DatabaseConfig {
   } catch {
     throw new Error(`MySQL connection URL "${redact(url)}" is malformed`);
   }
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  const database = decodeComponent(parsed.pathname.replace(/^\//, ''), url);
   if (database === '' || database.includes('/')) {
     throw new Error(`MySQL connection URL "${redact(url)}" must name exactly one database, as in mysql+pymysql://user:pass@host/glance`);
   }
-  const user = decodeURIComponent(parsed.username);
+  const user = decodeComponent(parsed.username, url);
   if (user === '') {
     throw new Error(`MySQL connection URL "${redact(url)}" has no user name`);
   }
@@ -72,15 +72,29 @@ function parseMysqlUrl(url: string): DatabaseConfig {
     host: parsed.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost',
     port,
     user,
-    password: decodeURIComponent(parsed.password),
+    password: decodeComponent(parsed.password, url),
     database,
     url,
   };
 }
 
+function decodeComponent(component: string, url: string): string {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    throw new Error(`Database connection URL "${redact(url)}" has an invalid percent-encoding`);
+  }
+}
+
 /** The URL with any password replaced by `***`, for messages and logs. */
 export function redact(url: string): string {
-  return url.replace(/^([^:/]+:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
+  const authorityStart = url.indexOf('://') + 3;
+  // The credentials end at the last "@", whatever unescaped characters the password holds.
+  const at = url.lastIndexOf('@');
+  if (authorityStart < 3 || at < authorityStart) return url;
+  const colon = url.indexOf(':', authorityStart);
+  if (colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon)}:***${url.slice(at)}`;
 }
 
 /** The part of a better-sqlite3 connection used when it is opened. */
@@ -111,7 +125,6 @@ export function createKnex(config: DatabaseConfig): Knex {
         // One connection: better-sqlite3 is synchronous and an in-memory database lives in it.
         min: 1,
         max: 1,
-        idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
         afterCreate(connection: SqliteConnection, done: (err: Error | null, connection: SqliteConnection) => void) {
           try {
             connection.pragma('foreign_keys = ON');

@@ -1,0 +1,78 @@
+/**
+ * Streams a generated source (default 1024 MiB) through FilesystemStore.put into a temp dir and
+ * checks that memory stays flat: prints peak RSS and throughput, exits 1 when peak RSS ≥ 120 MB.
+ *
+ *   npx tsx scripts/rss-put.ts [sizeMiB]
+ */
+import { randomFillSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { FilesystemStore } from '../src/stores/filesystem';
+
+const MiB = 1024 * 1024;
+const MB = 1000 * 1000;
+const RSS_LIMIT = 120 * MB;
+const CHUNK = 64 * 1024;
+const SAMPLE_MS = 20;
+
+/** Pseudo-random bytes made one chunk at a time, so the source never holds more than a chunk. */
+function generatedSource(total: number): Readable {
+  let remaining = total;
+  return new Readable({
+    highWaterMark: CHUNK,
+    read() {
+      if (remaining === 0) {
+        this.push(null);
+        return;
+      }
+      const chunk = randomFillSync(Buffer.allocUnsafe(Math.min(CHUNK, remaining)));
+      remaining -= chunk.length;
+      this.push(chunk);
+    },
+  });
+}
+
+async function main(): Promise<number> {
+  const sizeMiB = Number(process.argv[2] ?? 1024);
+  if (!Number.isInteger(sizeMiB) || sizeMiB <= 0) throw new Error(`size must be a positive number of MiB, got ${process.argv[2]}`);
+  const size = sizeMiB * MiB;
+  const dataDir = await mkdtemp(join(tmpdir(), 'glint-rss-put-'));
+  const store = new FilesystemStore({ id: 'rss', type: 'file', description: null, dataDir, chunkSize: 64 * 1024 });
+
+  const baseline = process.memoryUsage.rss();
+  let peak = baseline;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, SAMPLE_MS);
+  try {
+    const started = process.hrtime.bigint();
+    const result = await store.put('object', generatedSource(size), { expectedSize: size });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    peak = Math.max(peak, process.memoryUsage.rss());
+    if (result.size !== size) throw new Error(`stored ${result.size} bytes, expected ${size}`);
+
+    console.log(`put ${sizeMiB} MiB in ${seconds.toFixed(2)} s: ${(sizeMiB / seconds).toFixed(1)} MiB/s (md5 ${result.md5})`);
+    console.log(`RSS baseline ${(baseline / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB (limit ${RSS_LIMIT / MB} MB)`);
+    if (peak >= RSS_LIMIT) {
+      console.error('peak RSS over the limit');
+      return 1;
+    }
+    return 0;
+  } finally {
+    clearInterval(sampler);
+    await store.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,326 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import type { Response } from 'supertest';
+import type { GlintApp } from '../../../../src/app';
+import type { GlintConfig } from '../../../../src/config/types';
+import { startTestApp, type TestApp } from '../../../support/app';
+import { s3AdminClient, startS3Server, type S3TestServer } from '../../../support/s3';
+
+/**
+ * Helpers shared by the Glance v2 API tests: a few request shortcuts, data digests computed with
+ * node's crypto (never with glint's own code), polling, raw HTTP for disconnects, and the store
+ * variants every data-path test runs on (filesystem and S3 through s3rver).
+ */
+
+export type Headers = Record<string, string>;
+
+export const RAW_BARE = { disk_format: 'raw', container_format: 'bare' };
+export const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+export const REQUEST_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
+export function md5(data: Buffer): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+export function sha512(data: Buffer): string {
+  return createHash('sha512').update(data).digest('hex');
+}
+
+export function bytes(n: number): Buffer {
+  return randomBytes(n);
+}
+
+/** The 10 bytes the range tests use: `0123456789`. */
+export const TEN = Buffer.from('0123456789');
+
+export async function createImage(app: TestApp, body: Record<string, unknown> = RAW_BARE, headers: Headers = {}): Promise<Record<string, unknown>> {
+  const res = await app.http.post('/v2/images').set(headers).send(body);
+  assert.equal(res.status, 201, `create failed: ${res.status} ${res.text}`);
+  return res.body as Record<string, unknown>;
+}
+
+export async function getImage(app: TestApp, id: string, headers: Headers = {}): Promise<Record<string, unknown>> {
+  const res = await app.http.get(`/v2/images/${id}`).set(headers);
+  assert.equal(res.status, 200, `get failed: ${res.status} ${res.text}`);
+  return res.body as Record<string, unknown>;
+}
+
+export function upload(app: TestApp, id: string, data: Buffer, headers: Headers = {}): Promise<Response> {
+  return app.http
+    .put(`/v2/images/${id}/file`)
+    .set({ 'Content-Type': 'application/octet-stream', ...headers })
+    .send(data);
+}
+
+export function stage(app: TestApp, id: string, data: Buffer, headers: Headers = {}): Promise<Response> {
+  return app.http
+    .put(`/v2/images/${id}/stage`)
+    .set({ 'Content-Type': 'application/octet-stream', ...headers })
+    .send(data);
+}
+
+/** Creates a raw/bare image and uploads `data` to it; returns the active image. */
+export async function activeImage(app: TestApp, data: Buffer, body: Record<string, unknown> = {}, headers: Headers = {}): Promise<Record<string, unknown>> {
+  const image = await createImage(app, { ...RAW_BARE, ...body }, headers);
+  const res = await upload(app, image.id as string, data, headers);
+  assert.equal(res.status, 204, `upload failed: ${res.status} ${res.text}`);
+  return getImage(app, image.id as string, headers);
+}
+
+/** Downloads with a binary parser so the body is always a Buffer. */
+export function download(app: TestApp, id: string, headers: Headers = {}): Promise<Response> {
+  return app.http
+    .get(`/v2/images/${id}/file`)
+    .set(headers)
+    .buffer(true)
+    .parse((res, callback) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => callback(null, Buffer.concat(chunks)));
+    });
+}
+
+/** Polls the image until `done` holds; fails after `timeoutMs`. */
+export async function waitForImage(
+  app: TestApp,
+  id: string,
+  done: (image: Record<string, unknown>) => boolean,
+  options: { timeoutMs?: number; headers?: Headers } = {},
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  let last: Record<string, unknown> | undefined;
+  while (Date.now() < deadline) {
+    const res = await app.http.get(`/v2/images/${id}`).set(options.headers ?? {});
+    if (res.status === 200) {
+      last = res.body as Record<string, unknown>;
+      if (done(last)) return last;
+    }
+    await sleep(50);
+  }
+  assert.fail(`image ${id} did not reach the expected state in time; last seen: ${JSON.stringify(last)}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Every committed key of a store. */
+export async function storeKeys(app: GlintApp, storeId: string): Promise<string[]> {
+  const store = app.stores.get(storeId);
+  assert.ok(store, `store ${storeId} is not configured`);
+  const keys: string[] = [];
+  for await (const key of store.list()) keys.push(key);
+  return keys.sort();
+}
+
+/**
+ * What a store keeps besides committed keys while or after writing: the filesystem driver's temp
+ * files, S3 multipart uploads. Used to check that failed uploads leave nothing behind.
+ */
+export async function storeLeftovers(config: GlintConfig, storeId: string): Promise<string[]> {
+  const storeConfig = config.stores.stores.find((s) => s.id === storeId);
+  assert.ok(storeConfig, `store ${storeId} is not configured`);
+  if (storeConfig.type === 'file') {
+    return readdir(join(storeConfig.dataDir, '.tmp')).catch(() => []);
+  }
+  const client = s3AdminClient({
+    endpoint: storeConfig.endpoint,
+    region: storeConfig.region,
+    accessKey: storeConfig.accessKey,
+    secretKey: storeConfig.secretKey,
+    stop: async () => {},
+  });
+  try {
+    const out = await client.send(new ListMultipartUploadsCommand({ Bucket: storeConfig.bucket }));
+    return (out.Uploads ?? []).map((u) => `${u.Key}#${u.UploadId}`);
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchBucket') return [];
+    throw err;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Asserts a store holds nothing for `imageId` (committed or in progress). */
+export async function assertNoDataFor(app: TestApp, storeId: string, imageId: string): Promise<void> {
+  const keys = (await storeKeys(app.app, storeId)).filter((k) => k.includes(imageId));
+  assert.deepEqual(keys, [], `store ${storeId} still holds data of ${imageId}`);
+  // in-progress state disappears asynchronously after a failure; give it a moment
+  let left: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    left = await storeLeftovers(app.config, storeId);
+    if (left.length === 0) return;
+    await sleep(50);
+  }
+  assert.deepEqual(left, [], `store ${storeId} has unfinished writes left`);
+}
+
+// ---- raw HTTP ----------------------------------------------------------------------------------
+
+export interface Listening {
+  port: number;
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** The app on a real loopback port, for requests supertest cannot make (half-sent bodies). */
+export async function listen(app: TestApp): Promise<Listening> {
+  const server = createServer(app.app.koa.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface RawUpload {
+  /** Writes more body bytes. */
+  write(data: Buffer): Promise<void>;
+  /** Ends the body and resolves with the response status and text. */
+  finish(data?: Buffer): Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }>;
+  /** Resolves with the response if the server answers before the body is complete. */
+  response: Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }>;
+  /** Drops the connection without finishing the body. */
+  abort(): void;
+}
+
+/** Starts a PUT whose body is sent piece by piece (chunked unless a Content-Length is given). */
+export function rawPut(target: Listening, path: string, headers: Headers = {}): RawUpload {
+  const req = httpRequest({
+    host: '127.0.0.1',
+    port: target.port,
+    method: 'PUT',
+    path,
+    headers: { 'Content-Type': 'application/octet-stream', ...headers },
+  });
+  req.on('error', () => {});
+  const response = new Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }>((resolve, reject) => {
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+      res.on('error', reject);
+    });
+  });
+  response.catch(() => {});
+  req.flushHeaders();
+  return {
+    write: (data) => new Promise((resolve, reject) => req.write(data, (err) => (err ? reject(err) : resolve()))),
+    finish: (data) => {
+      req.end(data);
+      return response;
+    },
+    response,
+    abort: () => req.destroy(),
+  };
+}
+
+// ---- store variants ----------------------------------------------------------------------------
+
+/** One store configuration the data-path tests run on. */
+export interface StoreVariant {
+  name: string;
+  /** Id of the store data lands in by default. */
+  storeId: string;
+  /** Builds an app: `defaults` go to [DEFAULT], `sections` are appended verbatim. */
+  start(options?: { defaults?: string; sections?: string; env?: Record<string, string> }): Promise<TestApp>;
+}
+
+let bucketCounter = 0;
+function freshBucket(): string {
+  bucketCounter += 1;
+  return `glint-${process.pid}-${bucketCounter}`;
+}
+
+function s3Section(server: S3TestServer, bucket: string): string {
+  return (
+    `s3_store_host = ${server.endpoint}\ns3_store_access_key = ${server.accessKey}\ns3_store_secret_key = ${server.secretKey}\n` +
+    `s3_store_bucket = ${bucket}\ns3_store_create_bucket_on_put = true\ns3_store_checksum_mode = when_required\n`
+  );
+}
+
+function iniOf(defaults: string, storeSections: string, extra: string): string {
+  return `[DEFAULT]\n${defaults}\n${storeSections}\n${extra}\n`;
+}
+
+/**
+ * Registers `body` once per single-store variant: the filesystem store and an S3 store. The S3
+ * server starts before the block and stops after it.
+ */
+export function forEachStore(title: string, body: (variant: StoreVariant) => void): void {
+  describe(`${title} [filesystem store]`, function () {
+    body({
+      name: 'filesystem',
+      storeId: 'file',
+      start: (o = {}) => startTestApp(iniOf(o.defaults ?? '', '', o.sections ?? ''), o.env),
+    });
+  });
+  describe(`${title} [S3 store]`, function () {
+    let server: S3TestServer | undefined;
+    before(async function () {
+      server = await startS3Server();
+    });
+    after(async function () {
+      await server?.stop();
+    });
+    body({
+      name: 's3',
+      storeId: 's3',
+      start: (o = {}) => {
+        assert.ok(server);
+        const sections = `[glance_store]\ndefault_store = s3\n${s3Section(server, freshBucket())}`;
+        return startTestApp(iniOf(o.defaults ?? '', sections, o.sections ?? ''), o.env);
+      },
+    });
+  });
+}
+
+/** A multi-store variant: `fast` (filesystem) and `cold` (S3); `defaultStore` picks the default. */
+export interface MultiStoreVariant extends StoreVariant {
+  /** The other store. */
+  otherStoreId: string;
+}
+
+export function forEachMultiStoreDefault(title: string, body: (variant: MultiStoreVariant) => void): void {
+  for (const defaultStore of ['fast', 'cold'] as const) {
+    describe(`${title} [multi-store, default ${defaultStore === 'fast' ? 'fast = filesystem' : 'cold = S3'}]`, function () {
+      let server: S3TestServer | undefined;
+      before(async function () {
+        server = await startS3Server();
+      });
+      after(async function () {
+        await server?.stop();
+      });
+      body({
+        name: `multi-${defaultStore}`,
+        storeId: defaultStore,
+        otherStoreId: defaultStore === 'fast' ? 'cold' : 'fast',
+        start: (o = {}) => {
+          assert.ok(server);
+          return startTestApp(multiStoreIni(server, defaultStore, o.defaults ?? '', o.sections ?? ''), o.env);
+        },
+      });
+    });
+  }
+}
+
+export function multiStoreIni(server: S3TestServer, defaultStore: string, defaults = '', extra = ''): string {
+  const sections =
+    `[glance_store]\ndefault_backend = ${defaultStore}\n[fast]\ndescription = Fast local disk\nfilesystem_store_datadir = {dir}/fast\n` +
+    `[cold]\n${s3Section(server, freshBucket())}`;
+  return iniOf(`enabled_backends = fast:file, cold:s3\n${defaults}`, sections, extra);
+}

@@ -1,0 +1,80 @@
+import { strict as assert } from 'node:assert';
+import { request as httpRequest } from 'node:http';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { freePort, runGlintToExit, startGlintProcess } from '../support/process';
+
+describe('the glint server process', function () {
+  this.timeout(60_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'glint-server-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts with no configuration, creating ./data/glint.db and ./data/images, and answers /healthcheck', async () => {
+    const port = await freePort();
+    const glint = await startGlintProcess([], { cwd: dir, port, env: { GLINT_DEFAULT_BIND_PORT: String(port) } });
+    try {
+      const health = await fetch(`${glint.url}/healthcheck`);
+      assert.equal(health.status, 200);
+      assert.equal(await health.text(), 'OK');
+      assert.ok(existsSync(path.join(dir, 'data/glint.db')));
+      const created = await fetch(`${glint.url}/v2/images`, { method: 'POST', body: JSON.stringify({ name: 'a', disk_format: 'raw', container_format: 'bare' }) });
+      assert.equal(created.status, 201);
+      const { id } = (await created.json()) as { id: string };
+      const put = await fetch(`${glint.url}/v2/images/${id}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: 'hello' });
+      assert.equal(put.status, 204);
+      assert.ok(existsSync(path.join(dir, 'data/images', id)), 'image data is in the filesystem store under ./data/images');
+    } finally {
+      assert.equal(await glint.stop(), 0);
+    }
+  });
+
+  it('refuses to start on a bad value, naming the key and the file', async () => {
+    const conf = path.join(dir, 'bad.conf');
+    writeFileSync(conf, '[DEFAULT]\nbind_port = not-a-port\n');
+    const { code, output } = await runGlintToExit(['--config-file', conf], dir);
+    assert.equal(code, 2);
+    assert.match(output, /\[DEFAULT\] bind_port/);
+    assert.ok(output.includes(conf));
+  });
+
+  it('warns about unknown keys at start-up, naming them', async () => {
+    const port = await freePort();
+    const conf = path.join(dir, 'typo.conf');
+    writeFileSync(conf, `[DEFAULT]\nbind_port = ${port}\nimage_size_kap = 5\n`);
+    const glint = await startGlintProcess(['--config-file', conf], { cwd: dir, port });
+    try {
+      assert.match(glint.output(), /image_size_kap is not a glint option/);
+    } finally {
+      await glint.stop();
+    }
+  });
+
+  it('on SIGTERM stops accepting, finishes the in-flight upload, then exits 0', async () => {
+    const port = await freePort();
+    const glint = await startGlintProcess([], { cwd: dir, port, env: { GLINT_DEFAULT_BIND_PORT: String(port) } });
+    const created = await fetch(`${glint.url}/v2/images`, { method: 'POST', body: JSON.stringify({ disk_format: 'raw', container_format: 'bare' }) });
+    const { id } = (await created.json()) as { id: string };
+
+    const upload = new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${glint.url}/v2/images/${id}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': '6' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('abc');
+      // The rest of the body arrives after SIGTERM was sent.
+      setTimeout(() => {
+        const exit = glint.stop();
+        setTimeout(() => req.end('def'), 300);
+        void exit;
+      }, 300);
+    });
+    assert.equal(await upload, 204, 'the in-flight upload completed');
+    assert.equal(await glint.stop(), 0);
+    await assert.rejects(fetch(`${glint.url}/healthcheck`), 'no longer accepting connections');
+  });
+});
