@@ -12,16 +12,16 @@ RUN npm run build && npm prune --omit=dev
 # Run: the compiled server as an unprivileged user, data on a volume, config mounted at /etc/glint.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
-    GLINT_CONFIG=/etc/glint/glint.conf \
-    GLINT_DEFAULT_BIND_HOST=0.0.0.0 \
-    GLINT_DATABASE_CONNECTION=sqlite:////data/glint.db \
-    GLINT_GLANCE_STORE_FILESYSTEM_STORE_DATADIR=/data/images
+    GLINT_CONFIG=/etc/glint/glint.conf
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
-COPY etc/glint.conf /etc/glint/glint.conf
-RUN mkdir -p /data && chown node:node /data
+COPY etc/glint.conf /etc/glint/glint.conf.sample
+# The default config: listen on all interfaces, catalog and images under /data. Mount your own
+# glance-api.conf-style file over /etc/glint/glint.conf (or set GLINT_<SECTION>_<KEY> variables).
+RUN mkdir -p /data /etc/glint && chown node:node /data \
+ && printf '[DEFAULT]\nbind_host = 0.0.0.0\n\n[database]\nconnection = sqlite:////data/glint.db\n\n[glance_store]\nfilesystem_store_datadir = /data/images\n' > /etc/glint/glint.conf
 USER node
 VOLUME ["/data"]
 EXPOSE 9292

@@ -3,7 +3,11 @@
  * checks that memory stays flat: prints peak RSS and throughput, exits 1 when peak RSS ≥ 120 MB.
  *
  *   npx tsx scripts/rss-put.ts [sizeMiB]
+ *
+ * The put runs in a child process that loads TypeScript through tsx's CommonJS hook only: `tsx`
+ * itself adds an ESM loader thread worth ~40 MB of RSS, which would measure the tool, not the store.
  */
+import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -67,12 +71,20 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+if (process.env.GLINT_RSS_PUT_CHILD === '1') {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+} else {
+  const child = spawnSync(process.execPath, ['--require', require.resolve('tsx/cjs'), __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, GLINT_RSS_PUT_CHILD: '1' },
+  });
+  process.exitCode = child.status ?? 1;
+}

@@ -8,6 +8,7 @@ import { ImageService } from './domain/image-service';
 import { ImportService } from './domain/import-service';
 import type { Services } from './domain/services';
 import { createAuthenticator, type Authenticator } from './http/identity';
+import { KeystoneAuthenticator } from './http/keystone';
 import { createHttpApp } from './http/server';
 import { createGlanceSurface } from './http/surfaces/glance-v2';
 import { createLogger, type Logger } from './lib/logger';
@@ -27,7 +28,7 @@ export interface BuildOptions {
   accessLog?: NodeJS.WritableStream | null;
   /** Run the background task worker (default true). */
   startWorkers?: boolean;
-  /** Authenticator for the keystone flavour. */
+  /** Authenticator for the keystone flavour (default: KeystoneAuthenticator from [keystone_authtoken]). */
   keystoneAuthenticator?: () => Authenticator;
 }
 
@@ -43,7 +44,11 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const imports = new ImportService({ catalog, stores, imports: config.imports, images, data, logger, nodeId: randomUUID() });
   const services: Services = { images, data, imports, stores };
 
-  const authenticator = createAuthenticator(config.auth, options.keystoneAuthenticator);
+  const keystone = config.auth.keystone;
+  const authenticator = createAuthenticator(
+    config.auth,
+    options.keystoneAuthenticator ?? (keystone ? () => new KeystoneAuthenticator(keystone, { logger }) : undefined),
+  );
   const glance = createGlanceSurface(services, config, authenticator);
   const koa = createHttpApp({
     surfaces: [glance.middleware],

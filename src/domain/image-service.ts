@@ -343,7 +343,10 @@ export class ImageService {
     const image = await this.getImage(ctx, id);
     assertCanModify(ctx, image, target === 'active' ? 'reactivate this image' : 'deactivate this image');
     if (image.status === target) return;
-    if (!canTransition(image.status, target)) {
+    // Only the two action edges of the status machine: active ⇄ deactivated (queued → active
+    // is a transition too, but not one an action may take).
+    const from = target === 'active' ? 'deactivated' : 'active';
+    if (image.status !== from || !canTransition(image.status, target)) {
       fail('IMAGE_ACTION_NOT_ALLOWED', `Not allowed to ${target === 'active' ? 'reactivate' : 'deactivate'} image in status '${image.status}'`);
     }
     const updated = await this.deps.catalog.images.update(id, { attributes: { status: target } }, { status: image.status });

@@ -1,3 +1,4 @@
+import { PassThrough, type Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { fail } from '../domain/errors';
 
@@ -31,11 +32,13 @@ export function contentLength(ctx: Context): number | undefined {
 export async function readJson(ctx: Context, maxBytes = 1024 * 1024): Promise<unknown> {
   const chunks: Buffer[] = [];
   let total = 0;
+  // Read to the end even past the limit: leaving the loop early would destroy the request and
+  // with it the connection the 413 has to go back on.
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     total += chunk.length;
-    if (total > maxBytes) fail('REQUEST_BODY_TOO_LARGE', `Request body larger than ${maxBytes} bytes.`);
-    chunks.push(chunk);
+    if (total <= maxBytes) chunks.push(chunk);
   }
+  if (total > maxBytes) fail('REQUEST_BODY_TOO_LARGE', `Request body larger than ${maxBytes} bytes.`);
   if (total === 0) fail('BAD_JSON', 'Body expected in request.');
   let text: string;
   try {
@@ -71,4 +74,44 @@ export function clientAbortSignal(ctx: Context): AbortSignal {
   ctx.req.once('aborted', onClose);
   ctx.res.once('close', onClose);
   return controller.signal;
+}
+
+/** True once the client is gone: its request was cut short or the response can no longer be sent. */
+export function clientGone(ctx: Context): boolean {
+  return ctx.res.destroyed || (ctx.req.destroyed && !ctx.req.complete);
+}
+
+/**
+ * The request body as a stream a consumer may destroy on failure (size cap, quota, store error)
+ * without destroying the request, which would reset the connection the error response has to
+ * go back on. A client that disconnects mid-body ends the stream with an error. Call
+ * `releaseRequestBody` once the service is done with it.
+ */
+export function requestBodyStream(ctx: Context): Readable {
+  const req = ctx.req;
+  const body = new PassThrough();
+  const onCut = () => {
+    if (!req.complete) body.destroy(Object.assign(new Error('client closed the connection'), { code: 'ECONNRESET' }));
+  };
+  req.once('aborted', onCut);
+  req.once('close', onCut);
+  req.once('error', (err) => body.destroy(err));
+  req.pipe(body);
+  body.once('close', () => req.unpipe(body));
+  return body;
+}
+
+/**
+ * Ends the use of a `requestBodyStream`. When the body was not read to its end (the upload was
+ * refused or failed), the rest is drained and the connection is closed after the response, so
+ * the unread bytes cannot be taken for the next request.
+ */
+export function releaseRequestBody(ctx: Context, body: Readable): void {
+  const req = ctx.req;
+  if (!req.complete && !req.destroyed) {
+    if (!ctx.headerSent) ctx.set('Connection', 'close');
+    req.unpipe();
+    req.resume();
+  }
+  body.destroy();
 }

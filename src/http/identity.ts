@@ -58,12 +58,9 @@ export class TrustedHeadersAuthenticator implements Authenticator {
   readonly wwwAuthenticate = null;
 
   async authenticate(ctx: Context, requestId: string): Promise<RequestContext> {
-    if (ctx.get('x-identity-status') && ctx.get('x-identity-status') !== 'Confirmed') fail('UNAUTHENTICATED', 'The request you have made requires authentication.');
-    const identity = identityFromHeaders(ctx);
-    if (!identity.userId && !identity.projectId && identity.roles.every((r) => !r.trim())) {
-      fail('UNAUTHENTICATED', 'The request you have made requires authentication.');
-    }
-    return contextFromIdentity(requestId, identity);
+    // Glance's context middleware: only a confirmed identity builds a context (spec §3.1).
+    if (ctx.get('x-identity-status') !== 'Confirmed') fail('UNAUTHENTICATED', 'The request you have made requires authentication.');
+    return contextFromIdentity(requestId, identityFromHeaders(ctx));
   }
 }
 

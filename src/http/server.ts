@@ -1,5 +1,6 @@
 import Koa, { type Context, type Middleware } from 'koa';
 import type { Logger } from '../lib/logger';
+import { clientGone } from './body';
 import { type HttpProblem, toProblem } from './errors';
 
 export interface HttpAppOptions {
@@ -64,7 +65,7 @@ function errorBoundary(logger: Logger): Middleware {
       await next();
     } catch (err) {
       const problem = toProblem(err);
-      if (problem.status === 499 || ctx.req.destroyed) {
+      if (problem.status === 499 || clientGone(ctx)) {
         logger.info('client closed the connection', { method: ctx.method, path: ctx.originalUrl });
         ctx.status = 499;
         return;

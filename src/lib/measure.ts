@@ -57,12 +57,15 @@ export class MeasureStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     const { expectedSize, maxSize, storeId } = this.options;
     const total = this.received + chunk.length;
-    if (expectedSize !== undefined && total > expectedSize) {
-      callback(new StoreError('size_mismatch', `received more than the expected ${expectedSize} bytes`, storeId));
+    const overExpected = expectedSize !== undefined && total > expectedSize;
+    const overMax = maxSize !== undefined && total > maxSize;
+    // when one chunk crosses both, the lower limit was crossed first, however the input was chunked
+    if (overMax && (!overExpected || maxSize < expectedSize)) {
+      callback(new StoreError('too_large', `received more than the allowed ${maxSize} bytes`, storeId));
       return;
     }
-    if (maxSize !== undefined && total > maxSize) {
-      callback(new StoreError('too_large', `received more than the allowed ${maxSize} bytes`, storeId));
+    if (overExpected) {
+      callback(new StoreError('size_mismatch', `received more than the expected ${expectedSize} bytes`, storeId));
       return;
     }
     this.received = total;

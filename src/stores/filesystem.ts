@@ -3,7 +3,7 @@ import { mkdir, open, opendir, rename, rm, rmdir, stat, unlink, type FileHandle 
 import { dirname, join, resolve, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import type { FilesystemStoreConfig } from '../config/types';
-import { pipeMeasured } from '../lib/measure';
+import { abortedError, pipeMeasured } from '../lib/measure';
 import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type ByteRange, type PutOptions, type PutResult } from './blob-store';
 
 /** Uploads in progress live here under random names; never listed, never a valid key. */
@@ -35,6 +35,7 @@ export class FilesystemStore implements BlobStore {
 
   async put(key: string, source: Readable, options: PutOptions = {}): Promise<PutResult> {
     const target = this.pathOf(key);
+    if (options.signal?.aborted) throw abortedError(this.id);
     const tempPath = join(this.tempDir, randomUUID());
     let handle: FileHandle | undefined;
     let committed = false;

@@ -42,6 +42,9 @@ export class S3Store implements BlobStore {
     if (config.partSize < MIN_PART_SIZE) {
       throw new StoreError('unavailable', `part size ${config.partSize} is below the S3 minimum of ${MIN_PART_SIZE} bytes`, config.id);
     }
+    if (!Number.isInteger(config.concurrency) || config.concurrency < 1) {
+      throw new StoreError('unavailable', `concurrency must be a positive integer, got ${config.concurrency}`, config.id);
+    }
     this.id = config.id;
     this.description = config.description ?? undefined;
     this.config = config;
@@ -76,7 +79,7 @@ export class S3Store implements BlobStore {
       );
     } catch (err) {
       if (errorName(err) === 'InvalidRange' || httpStatus(err) === 416) {
-        throw new RangeError(`byte range ${range?.start}-${range?.end} is not within ${JSON.stringify(key)}`);
+        throw new RangeError(`byte range ${range?.start}-${range?.end} is not within ${JSON.stringify(key)}`, { cause: err });
       }
       throw this.mapError(err, 'get', key);
     }
@@ -148,14 +151,14 @@ export class S3Store implements BlobStore {
   }
 
   private async upload(key: string, body: MeasureStream, partSize: number): Promise<void> {
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.config.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
-      partSize,
-      queueSize: this.config.concurrency,
-      leavePartsOnError: false,
-    });
     try {
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.config.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
+        partSize,
+        queueSize: this.config.concurrency,
+        leavePartsOnError: false,
+      });
       await upload.done();
     } catch (err) {
       // the upload only relays a failure of the body (source error, size limit, abort)

@@ -1065,9 +1065,9 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
 
     it('lets another node take over a task whose lease expired, not one whose lease holds', async () => {
       const task = await catalog.tasks.create(newTask());
-      assert.equal((await catalog.tasks.claimNext(['api_image_import'], 'node-1', 30))?.id, task.id);
+      assert.equal((await catalog.tasks.claimNext(['api_image_import'], 'node-1', 250))?.id, task.id);
       assert.equal(await catalog.tasks.claimNext(['api_image_import'], 'node-2', 60_000), null);
-      await sleep(60);
+      await sleep(300);
       const takenOver = await catalog.tasks.claimNext(['api_image_import'], 'node-2', 60_000);
       assert.equal(takenOver?.id, task.id);
       assert.equal(takenOver?.claimedBy, 'node-2');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { as, startTestApp, TRUSTED, type TestApp } from '../../support/app';
-import { createImage, REQUEST_ID } from './support/harness';
+import { createImage, patchImage, REQUEST_ID } from './support/harness';
 
 /**
  * Identity flavours (§3.1, §0.1, §0.2). The keystone items of the checklist (#4, #5) are asserted
@@ -32,11 +32,7 @@ describe('Glance v2: identity flavours', function () {
 
     it('visibility public on PATCH → 403; community/private/shared are allowed', async function () {
       const image = await createImage(app);
-      const patch = (value: string) =>
-        app.http
-          .patch(`/v2/images/${image.id as string}`)
-          .set('Content-Type', 'application/openstack-images-v2.1-json-patch')
-          .send([{ op: 'replace', path: '/visibility', value }]);
+      const patch = (value: string) => patchImage(app, image.id as string, [{ op: 'replace', path: '/visibility', value }]);
       assert.equal((await patch('public')).status, 403);
       for (const v of ['community', 'private', 'shared']) {
         const res = await patch(v);
@@ -49,10 +45,7 @@ describe('Glance v2: identity flavours', function () {
       const res = await app.http.post('/v2/images').send({ owner: 'someone-else' });
       assert.equal(res.status, 201);
       assert.equal(res.body.owner, 'someone-else');
-      const patched = await app.http
-        .patch(`/v2/images/${res.body.id as string}`)
-        .set('Content-Type', 'application/openstack-images-v2.1-json-patch')
-        .send([{ op: 'replace', path: '/name', value: 'renamed' }]);
+      const patched = await patchImage(app, res.body.id as string, [{ op: 'replace', path: '/name', value: 'renamed' }]);
       assert.equal(patched.status, 200);
     });
 

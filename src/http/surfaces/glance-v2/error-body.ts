@@ -71,7 +71,7 @@ export function writeGlanceError(ctx: Context, problem: HttpProblem): void {
   for (const [name, value] of Object.entries(problem.headers)) ctx.set(name, value);
   switch (chooseErrorFlavor(ctx.get('accept'))) {
     case 'json':
-      ctx.type = 'application/json';
+      ctx.set('Content-Type', 'application/json');
       ctx.body = JSON.stringify({ message: `${explanation}<br /><br />\n${detail}\n\n`, code, title });
       return;
     case 'html':

@@ -1,5 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { GlintConfig } from '../../../config/types';
+import { fail } from '../../../domain/errors';
 import type { Services } from '../../../domain/services';
 import type { HttpProblem } from '../../errors';
 import { type Authenticator, requestIdFor } from '../../identity';
@@ -26,7 +27,7 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
 
   const sendVersions = (ctx: Context, status: number) => {
     ctx.status = status;
-    ctx.type = 'application/json';
+    ctx.set('Content-Type', 'application/json');
     ctx.body = JSON.stringify(versionsDocument(ctx, multiStore, config.server.publicEndpoint));
   };
 
@@ -35,12 +36,6 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
     if (ctx.path === '/versions' || ctx.path.startsWith('/versions/')) return sendVersions(ctx, 200);
     if (!negotiateVersion(ctx, accepted)) return sendVersions(ctx, 300);
 
-    try {
-      decodeURIComponent(ctx.path);
-    } catch {
-      ctx.status = 400;
-      return writeGlanceError(ctx, { status: 400, code: 'BAD_REQUEST', message: 'The URL is not valid UTF-8.', expose: true, headers: {} });
-    }
     let requestId: string;
     try {
       requestId = requestIdFor(ctx, authenticator.adoptsRequestId);
@@ -49,6 +44,11 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
       throw err;
     }
     ctx.set('x-openstack-request-id', requestId);
+    try {
+      decodeURIComponent(ctx.path);
+    } catch {
+      fail('BAD_REQUEST', 'The URL is not valid UTF-8.');
+    }
     try {
       ctx.state.requestContext = await authenticator.authenticate(ctx, requestId);
     } catch (err) {

@@ -99,6 +99,8 @@ function parseSort(params: QueryParams): Array<{ key: SortKey; dir: SortDirectio
     });
   }
   if (dirs.length > 1 && dirs.length !== keys.length) bad('Number of sort dirs does not match the number of sort keys');
+  // A direction alone applies to the default key.
+  if (keys.length === 0 && dirs.length === 1) return [{ key: 'created_at', dir: sortDir(dirs[0]) }];
   return keys.map((key, i) => ({ key: sortKey(key), dir: sortDir(dirs.length > 1 ? dirs[i] : (dirs[0] ?? 'desc')) }));
 }
 

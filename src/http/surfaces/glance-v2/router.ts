@@ -3,8 +3,9 @@ import type { Context, Middleware, Next } from 'koa';
 import type { GlintConfig } from '../../../config/types';
 import { fail } from '../../../domain/errors';
 import type { RequestContext } from '../../../domain/context';
+import type { IncomingData } from '../../../domain/image-data';
 import type { Services } from '../../../domain/services';
-import { clientAbortSignal, contentLength, mediaType, readJson, readJsonObject, rejectBody } from '../../body';
+import { clientAbortSignal, contentLength, mediaType, readJson, readJsonObject, rejectBody, releaseRequestBody, requestBodyStream } from '../../body';
 import { GlintHttpError } from '../../errors';
 import { resolveRequestedRange } from '../../range';
 import { assertPatchMediaType, parsePatchDocument } from './patch';
@@ -90,14 +91,21 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   }
 
   // ---- data ------------------------------------------------------------------------------
-  const incomingData = (ctx: Context) => {
+  /** Runs a data-receiving service call with the request body, releasing the body whatever happens. */
+  const withIncomingData = async (ctx: Context, receive: (data: IncomingData) => Promise<unknown>) => {
     if (mediaType(ctx) !== 'application/octet-stream') fail('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/octet-stream, not ${ctx.get('content-type') || '(none)'}.`);
     const storeId = ctx.get('x-image-meta-store') || undefined;
-    return { body: ctx.req, contentLength: contentLength(ctx), storeId, signal: clientAbortSignal(ctx) };
+    const length = contentLength(ctx);
+    const body = requestBodyStream(ctx);
+    try {
+      await receive({ body, contentLength: length, storeId, signal: clientAbortSignal(ctx) });
+    } finally {
+      releaseRequestBody(ctx, body);
+    }
   };
 
   router.put('/v2/images/:id/file', async (ctx) => {
-    await services.data.upload(who(ctx), param(ctx, 'id'), incomingData(ctx));
+    await withIncomingData(ctx, (data) => services.data.upload(who(ctx), param(ctx, 'id'), data));
     noContent(ctx);
   });
 
@@ -115,7 +123,7 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   }));
 
   router.put('/v2/images/:id/stage', async (ctx) => {
-    await services.data.stage(who(ctx), param(ctx, 'id'), incomingData(ctx));
+    await withIncomingData(ctx, (data) => services.data.stage(who(ctx), param(ctx, 'id'), data));
     noContent(ctx);
   });
 

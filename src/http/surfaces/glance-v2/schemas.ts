@@ -159,8 +159,9 @@ export function tasksSchema(): Record<string, unknown> {
 
 /** Metadata-definition schemas: glint has no metadefs API, but glanceclient caches these two. */
 export function metadefsSchema(kind: string): Record<string, unknown> | null {
-  const plural = kind.endsWith('s');
-  const single = plural ? kind.slice(0, -1) : kind;
+  const singular: Record<string, string> = { namespaces: 'namespace', resource_types: 'resource_type', properties: 'property', objects: 'object', tags: 'tag' };
+  const plural = kind in singular;
+  const single = singular[kind] ?? kind;
   const base: Record<string, Record<string, unknown>> = {
     namespace: {
       namespace: { type: 'string', maxLength: 80, description: 'The unique namespace text.' },

@@ -51,6 +51,17 @@ export async function getImage(app: TestApp, id: string, headers: Headers = {}):
   return res.body as Record<string, unknown>;
 }
 
+export const PATCH_V21 = 'application/openstack-images-v2.1-json-patch';
+export const PATCH_V20 = 'application/openstack-images-v2.0-json-patch';
+
+/** PATCH with a JSON-patch document (v2.1 media type unless told otherwise). */
+export function patchImage(app: TestApp, id: string, operations: unknown, headers: Headers = {}, mediaType = PATCH_V21): Promise<Response> {
+  return app.http
+    .patch(`/v2/images/${id}`)
+    .set({ 'Content-Type': mediaType, ...headers })
+    .send(JSON.stringify(operations));
+}
+
 export function upload(app: TestApp, id: string, data: Buffer, headers: Headers = {}): Promise<Response> {
   return app.http
     .put(`/v2/images/${id}/file`)
