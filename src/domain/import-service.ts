@@ -161,7 +161,12 @@ export class ImportService {
 
   private targetStores(image: Image, method: string, request: ImportRequest): string[] {
     const { stores } = this.deps;
-    if (!stores.multiStore) return [stores.default.id];
+    if (!stores.multiStore) {
+      if (method === 'copy-image' && image.locations.some((l) => l.storeId === stores.default.id)) {
+        fail('BAD_REQUEST', `Image ${image.id} is already present in store ${stores.default.id}.`);
+      }
+      return [stores.default.id];
+    }
     const listed = request.stores;
     if (listed !== undefined && (!Array.isArray(listed) || listed.some((s) => typeof s !== 'string'))) fail('BAD_REQUEST', 'stores must be a list of store ids.');
     if (listed !== undefined && request.headerStore) fail('BAD_REQUEST', 'Store ids may be given in the body or in X-Image-Meta-Store, not both.');

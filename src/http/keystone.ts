@@ -114,8 +114,9 @@ export class KeystoneAuthenticator implements Authenticator {
     if (!pending) {
       pending = this.fetchValidation(token, allowExpired).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
+      // The cache window opens when Keystone was asked, not when it answered.
       pending.then(
-        (result) => this.remember(key, result, allowExpired),
+        (result) => this.remember(key, result, allowExpired, now),
         () => {},
       );
     }
@@ -127,13 +128,12 @@ export class KeystoneAuthenticator implements Authenticator {
     this.cache.clear();
   }
 
-  private remember(key: string, result: TokenIdentity | null, allowExpired: boolean): void {
+  private remember(key: string, result: TokenIdentity | null, allowExpired: boolean, askedAt: number): void {
     const ttl = this.config.tokenCacheTime * 1000;
     if (ttl <= 0) return;
-    const now = this.now();
-    let until = now + ttl;
+    let until = askedAt + ttl;
     if (result && !allowExpired) until = Math.min(until, result.expiresAt);
-    if (until > now) this.cache.set(key, result, until);
+    if (until > this.now()) this.cache.set(key, result, until);
   }
 
   private async fetchValidation(token: string, allowExpired: boolean): Promise<TokenIdentity | null> {

@@ -25,11 +25,14 @@ function resolveRangeHeader(header: string, size: number): ByteRange | null {
   const unit = compact.slice(0, eq).toLowerCase();
   const spec = compact.slice(eq + 1);
   if (unit !== 'bytes') unsatisfiable();
-  if (spec === '-0') {
-    if (size === 0) unsatisfiable();
-    return { start: 0, end: size - 1 };
-  }
   if (!/^(\d+-\d*|-\d+)$/.test(spec)) unsatisfiable();
+  const suffix = /^-(\d+)$/.exec(spec);
+  if (suffix) {
+    // The last n bytes; n of 0 or n ≥ size means the whole image (range-parser refuses n > size).
+    if (size === 0) unsatisfiable();
+    const n = Number(suffix[1]);
+    return { start: n === 0 || n >= size ? 0 : size - n, end: size - 1 };
+  }
   const parsed = parseRange(size, `bytes=${spec}`, { combine: false });
   if (parsed === -1 || parsed === -2 || parsed.length !== 1) unsatisfiable();
   const [{ start, end }] = parsed;

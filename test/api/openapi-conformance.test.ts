@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import type { Response } from 'supertest';
 import { as, startTestApp, type TestApp } from '../support/app';
 import { assertMatchesSpec, compileAllSchemas, coveredResponses, documentedOperations, uncoveredOperations } from '../support/openapi';
@@ -40,6 +41,25 @@ const ADMIN = as('ops', 'admin');
 const JSON_PATCH = 'application/openstack-images-v2.1-json-patch';
 const OCTETS = 'application/octet-stream';
 
+/** Each app's own GET /v2/schemas/image, which every image document it serves must satisfy (#58). */
+const servedImageSchemas = new Map<TestApp, ValidateFunction>();
+
+function checkAgainstServedSchema(app: TestApp, method: string, url: string, body: unknown): void {
+  const validate = servedImageSchemas.get(app);
+  if (!validate || body === null || typeof body !== 'object') return;
+  const doc = body as Doc;
+  const images = doc.schema === '/v2/schemas/image' ? [doc] : Array.isArray(doc.images) ? (doc.images as Doc[]) : [];
+  for (const image of images) {
+    assert.ok(validate(image), `${method.toUpperCase()} ${url}: image ${String(image.id)} does not satisfy the served image schema: ${JSON.stringify(validate.errors)}`);
+  }
+}
+
+async function loadServedImageSchema(app: TestApp): Promise<void> {
+  const res = await app.http.get('/v2/schemas/image').set(OWNER);
+  assert.equal(res.status, 200);
+  servedImageSchemas.set(app, new Ajv2020({ strict: false, allErrors: true }).compile(res.body as Doc));
+}
+
 /** One request; the response must match the spec before the caller sees it. */
 async function call(app: TestApp, method: Method, url: string, sent: Sent = {}): Promise<Got> {
   let req = app.http[method](url);
@@ -58,6 +78,7 @@ async function call(app: TestApp, method: Method, url: string, sent: Sent = {}):
   if (raw.length > 0 && type.startsWith('application/json')) body = JSON.parse(raw.toString('utf8'));
   else if (raw.length > 0 && type.startsWith('text/')) body = raw.toString('utf8');
   assertMatchesSpec(method, url, res.status, res.headers as Record<string, string>, body);
+  if (res.status < 300) checkAgainstServedSchema(app, method, url, body);
   return { status: res.status, headers: res.headers as Record<string, string>, body, raw };
 }
 
@@ -130,6 +151,8 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
         '',
       ].join('\n'),
     );
+    await loadServedImageSchema(app);
+    await loadServedImageSchema(multi);
   });
 
   after(async function () {
@@ -191,10 +214,13 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
     expectStatus(await call(app, 'get', '/v2/images?limit=-1', { headers: OWNER }), 400);
   });
 
-  it('show: 200 for the owner, 404 for an invisible or unknown image, 400 with a body', async function () {
+  it('show: 200 for the owner (no tasks yet), 404 for an invisible or unknown image, 400 with a body', async function () {
     expectStatus(await call(app, 'get', `/v2/images/${shared.id}`, { headers: OWNER }), 200);
     expectStatus(await call(app, 'get', `/v2/images/${shared.id}`, { headers: OTHER }), 404);
     expectStatus(await call(app, 'get', '/v2/images/not-an-id', { headers: OWNER }), 404);
+    const noTasks = await call(app, 'get', `/v2/images/${shared.id}/tasks`, { headers: OWNER });
+    expectStatus(noTasks, 200);
+    assert.deepEqual(noTasks.body, { tasks: [] });
     expectStatus(await call(app, 'get', `/v2/images/${shared.id}`, { headers: { ...OWNER, 'Content-Type': OCTETS }, data: Buffer.from('x') }), 400);
   });
 
@@ -438,7 +464,7 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
     assert.ok(download.raw.equals(payload));
   });
 
-  it('errors: every flavour of body is a documented one; 401, 405 + Allow, malformed JSON 400', async function () {
+  it('errors: every flavour of body is a documented one; 401, 405 + Allow, malformed JSON and URL 400; adopted request id', async function () {
     const missing = `/v2/images/${randomUUID()}`;
     const json = await call(app, 'get', missing, { headers: OWNER });
     expectStatus(json, 404);
@@ -455,6 +481,9 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
     expectStatus(head, 405);
     assert.equal(head.headers.allow, 'GET, PATCH, DELETE');
     expectStatus(await call(app, 'post', '/v2/images', { headers: OWNER, json: 5 }), 400);
+    expectStatus(await call(app, 'get', '/v2/images/%ff', { headers: OWNER }), 400);
+    const adopted = await call(app, 'get', '/v2/images?limit=1', { headers: { ...OWNER, 'X-OpenStack-Request-ID': 'abc' } });
+    assert.equal(adopted.headers['x-openstack-request-id'], 'req-abc');
     const malformed = await app.http.post('/v2/images').set({ ...OWNER, Accept: 'application/json', 'Content-Type': 'application/json' }).send('{"name":');
     assertMatchesSpec('post', '/v2/images', malformed.status, malformed.headers as Record<string, string>, malformed.body);
     assert.equal(malformed.status, 400);

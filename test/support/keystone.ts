@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import knex from 'knex';
 
 /**
  * A real Keystone (Debian's `keystone` package, served by uwsgi) on loopback, for tests.
@@ -73,6 +74,11 @@ process.once('exit', () => {
 
 export async function startKeystone(options: { shortExpiration?: number } = {}): Promise<TestKeystone> {
   const started = Date.now();
+  let last = started;
+  const phase = (name: string) => {
+    if (process.env.GLINT_TEST_KEYSTONE_TIMING) process.stderr.write(`keystone harness: ${name} ${Date.now() - last} ms\n`);
+    last = Date.now();
+  };
   for (const file of [KEYSTONE_MANAGE, KEYSTONE_WSGI, UWSGI, PYTHON3_PLUGIN]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run .ci/install-keystone.sh (installs keystone, uwsgi-plugin-python3)`);
   }
@@ -94,8 +100,18 @@ export async function startKeystone(options: { shortExpiration?: number } = {}):
     await Promise.all([
       manage(dir, conf, ['fernet_setup', '--keystone-user', 'root', '--keystone-group', 'root']),
       manage(dir, conf, ['credential_setup', '--keystone-user', 'root', '--keystone-group', 'root']),
-      manage(dir, conf, ['db_sync']),
+      manage(dir, conf, ['db_sync']).then(async () => {
+        // WAL: Keystone leaves read statements open now and then; in SQLite's default rollback
+        // journal they keep a shared lock and every later write fails with "database is locked".
+        const db = knex({ client: 'better-sqlite3', connection: { filename: join(dir, 'keystone.db') }, useNullAsDefault: true });
+        try {
+          await db.raw('PRAGMA journal_mode = WAL');
+        } finally {
+          await db.destroy();
+        }
+      }),
     ]);
+    phase('keys + db_sync');
     // The servers load Keystone (slow imports) while bootstrap fills the database.
     instances.push(startInstance('main', dir, conf, port), startInstance('short', dir, shortConf, shortPort));
     await Promise.all([
@@ -114,9 +130,11 @@ export async function startKeystone(options: { shortExpiration?: number } = {}):
       ...instances.map((i) => i.ready),
     ]);
 
+    phase('bootstrap + servers');
     const admin = { name: 'admin', password: adminPassword, projectName: 'admin' };
     const api = new KeystoneApi(`${url}/v3`, await issueToken(`${url}/v3`, admin.name, admin.password, admin.projectName));
     const { projects, users } = await populate(api, imageUrl);
+    phase('populate');
 
     const harness: TestKeystone = {
       url,
@@ -153,7 +171,7 @@ export async function startKeystone(options: { shortExpiration?: number } = {}):
   } catch (err) {
     const logs = instances.map((i) => `--- keystone ${i.name} ---\n${tail(i.log, 80)}`).join('\n');
     await Promise.all(instances.map((i) => i.stop()));
-    await rm(dir, { recursive: true, force: true });
+    if (!process.env.GLINT_TEST_KEEP_KEYSTONE) await rm(dir, { recursive: true, force: true });
     throw new Error(`Keystone did not start: ${(err as Error).message}\n${logs}`, { cause: err });
   }
 }
@@ -176,6 +194,9 @@ function keystoneConf(dir: string, expiration: number): string {
     `key_repository = ${join(dir, 'credential-keys')}`,
     '[cache]',
     'enabled = false',
+    '[identity]',
+    // bcrypt's minimum cost: users are created and log in often, and these are test passwords.
+    'password_hash_rounds = 4',
     '',
   ].join('\n');
 }
@@ -225,9 +246,10 @@ function startInstance(name: string, dir: string, conf: string, port: number): I
       '--http-socket', `127.0.0.1:${port}`,
       '--wsgi-file', KEYSTONE_WSGI,
       '--master',
+      // One single-threaded worker: Keystone's SQLite connections must not cross threads (a
+      // connection closed from another thread keeps its lock: "database is locked").
       '--processes', '1',
-      '--threads', '4',
-      '--enable-threads',
+      '--threads', '1',
       '--need-app',
       '--die-on-term',
       '--no-orphans',

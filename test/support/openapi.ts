@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
@@ -139,13 +140,13 @@ function describeBody(body: unknown): string {
 }
 
 /**
- * Throws an AssertionError-like Error listing every way the response departs from the spec.
+ * Throws an AssertionError listing every way the response departs from the spec.
  * `body`: the parsed JSON (supertest's `res.body`), or the raw text/Buffer for other types.
  */
 export function assertMatchesSpec(method: string, routePath: string, status: number, responseHeaders: ResponseHeaders, body: unknown): void {
   const where = `${method.toUpperCase()} ${routePath} → ${status}`;
   const route = findRoute(routePath);
-  if (!route) throw new Error(`${where}: path is not documented in ${path.basename(SPEC_FILE)}`);
+  if (!route) assert.fail(`${where}: path is not documented in ${path.basename(SPEC_FILE)}`);
   const lower = method.toLowerCase();
   const operation = METHODS.includes(lower as (typeof METHODS)[number]) ? (route.item[lower] as Json | undefined) : undefined;
 
@@ -155,14 +156,14 @@ export function assertMatchesSpec(method: string, routePath: string, status: num
     const responses = (operation.responses ?? {}) as Json;
     const entry = responses[String(status)] ?? responses[`${String(status)[0]}XX`] ?? responses.default;
     if (!entry) {
-      throw new Error(`${where}: status ${status} is not documented for ${lower} ${route.template} (documented: ${Object.keys(responses).join(', ')})\nbody: ${describeBody(body)}`);
+      assert.fail(`${where}: status ${status} is not documented for ${lower} ${route.template} (documented: ${Object.keys(responses).join(', ')})\nbody: ${describeBody(body)}`);
     }
     response = deref(entry);
     key = `${lower.toUpperCase()} ${route.template}`;
   } else {
     const fallback = spec().document['x-method-not-allowed'];
     if (status !== 405 || !fallback) {
-      throw new Error(`${where}: ${lower} is not documented for ${route.template}; only 405 is allowed\nbody: ${describeBody(body)}`);
+      assert.fail(`${where}: ${lower} is not documented for ${route.template}; only 405 is allowed\nbody: ${describeBody(body)}`);
     }
     response = deref(fallback);
     key = `${lower.toUpperCase()} ${route.template} (405)`;
@@ -222,7 +223,7 @@ export function assertMatchesSpec(method: string, routePath: string, status: num
   }
 
   if (problems.length > 0) {
-    throw new Error(`${where} does not match ${path.basename(SPEC_FILE)} (${key}):\n- ${problems.join('\n- ')}\nbody: ${describeBody(body)}`);
+    assert.fail(`${where} does not match ${path.basename(SPEC_FILE)} (${key}):\n- ${problems.join('\n- ')}\nbody: ${describeBody(body)}`);
   }
 }
 

@@ -136,8 +136,9 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
       allStoresMustSucceed: body.all_stores_must_succeed,
       headerStore: ctx.get('x-image-meta-store') || undefined,
     });
-    ctx.status = 202;
+    // body first: Koa turns a null body into 204 unless the status is set afterwards
     ctx.body = null;
+    ctx.status = 202;
   });
 
   router.get('/v2/images/:id/tasks', async (ctx) => {

@@ -160,8 +160,8 @@ export function tasksSchema(): Record<string, unknown> {
 /** Metadata-definition schemas: glint has no metadefs API, but glanceclient caches these two. */
 export function metadefsSchema(kind: string): Record<string, unknown> | null {
   const singular: Record<string, string> = { namespaces: 'namespace', resource_types: 'resource_type', properties: 'property', objects: 'object', tags: 'tag' };
-  const plural = kind in singular;
-  const single = singular[kind] ?? kind;
+  const plural = Object.hasOwn(singular, kind);
+  const single = plural ? singular[kind] : kind;
   const base: Record<string, Record<string, unknown>> = {
     namespace: {
       namespace: { type: 'string', maxLength: 80, description: 'The unique namespace text.' },
@@ -187,7 +187,7 @@ export function metadefsSchema(kind: string): Record<string, unknown> | null {
     tag: { name: { type: 'string', maxLength: 255 }, created_at: { type: 'string', readOnly: true }, updated_at: { type: 'string', readOnly: true } },
   };
   const names: Record<string, string> = { namespace: 'namespace', resource_type: 'resource_type_association', property: 'property', object: 'object', tag: 'tag' };
-  const properties = base[single];
+  const properties = Object.hasOwn(base, single) ? base[single] : undefined;
   if (!properties) return null;
   const item = { name: names[single], properties, additionalProperties: false };
   if (!plural) return item;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { Response } from 'supertest';
@@ -240,6 +240,20 @@ export function rawPut(target: Listening, path: string, headers: Headers = {}): 
   };
 }
 
+/** Sends `head` (request line and headers, no body) on a bare socket and returns the status. */
+export function rawRequest(target: Listening, head: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(target.port, '127.0.0.1', () => socket.write(head));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text });
+    });
+  });
+}
+
 // ---- store variants ----------------------------------------------------------------------------
 
 /** One store configuration the data-path tests run on. */
@@ -260,7 +274,9 @@ function freshBucket(): string {
 function s3Section(server: S3TestServer, bucket: string): string {
   return (
     `s3_store_host = ${server.endpoint}\ns3_store_access_key = ${server.accessKey}\ns3_store_secret_key = ${server.secretKey}\n` +
-    `s3_store_bucket = ${bucket}\ns3_store_create_bucket_on_put = true\ns3_store_checksum_mode = when_required\n`
+    `s3_store_bucket = ${bucket}\ns3_store_create_bucket_on_put = true\ns3_store_checksum_mode = when_required\n` +
+    // the S3 minimum, so an 11 MiB upload already takes the multipart path
+    's3_store_large_object_chunk_size = 5\n'
   );
 }
 

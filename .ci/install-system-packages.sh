@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system packages test/integration/real-clients.test.ts drives: qemu-img and the
+# distribution's OpenStack clients (glance, openstack, openstacksdk for /usr/bin/python3).
+# Idempotent: installs only what is missing, and runs apt-get update once, only if needed.
+set -euo pipefail
+
+packages=(qemu-utils python3-glanceclient python3-openstackclient python3-openstacksdk)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed$'; then
+    missing+=("$package")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "system packages present: ${packages[*]}"
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo=(sudo)
+fi
+
+echo "installing: ${missing[*]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
