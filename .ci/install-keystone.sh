@@ -29,11 +29,10 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   created_policy=1
 fi
 
-# Answer the package's debconf questions up front: no database setup, no admin tenant, no
+# Answer the package's debconf questions up front: no database setup, no LDAP, no
 # endpoint registration — the test harness does all of that in its own temp folder.
 cat <<'SEL' | $SUDO debconf-set-selections
 keystone keystone/configure_db boolean false
-keystone keystone/create-admin-tenant boolean false
 keystone keystone/register-endpoint boolean false
 keystone keystone/configure_ldap boolean false
 SEL

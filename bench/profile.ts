@@ -3,6 +3,7 @@
  * function + url:line, and by module (a node_modules package, a node: internal, or a file of glint).
  *
  *   npx tsx bench/profile.ts file.cpuprofile [top]
+ *   npx tsx bench/profile.ts file.cpuprofile --callers <function name> [depth]
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -18,6 +19,7 @@ interface ProfileNode {
   id: number;
   callFrame: CallFrame;
   hitCount?: number;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -122,11 +124,38 @@ export function renderProfile(summary: ProfileSummary, title: string): string {
   return lines.join('\n');
 }
 
+/** Who calls `name`: its self time grouped by the `depth` frames above it. */
+export function callersOf(file: string, name: string, depth = 6, top = 10): Array<{ stack: string; ms: number }> {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const label = (frame: CallFrame) => `${frame.functionName || '(anonymous)'}${frame.url ? ` ${shortUrl(frame.url)}:${frame.lineNumber + 1}` : ''}`;
+  const stacks = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const leaf = byId.get(profile.samples[i]) as ProfileNode;
+    if (leaf.callFrame.functionName !== name) continue;
+    const frames: string[] = [];
+    for (let id = parent.get(leaf.id); id !== undefined && frames.length < depth; id = parent.get(id)) frames.push(label((byId.get(id) as ProfileNode).callFrame));
+    const key = frames.join('  <  ');
+    const us = i + 1 < profile.timeDeltas.length ? profile.timeDeltas[i + 1] : 0;
+    stacks.set(key, (stacks.get(key) ?? 0) + us);
+  }
+  return [...stacks.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([stack, us]) => ({ stack, ms: us / 1000 }));
+}
+
 if (require.main === module) {
-  const [file, top] = process.argv.slice(2);
+  const [file, second, third, fourth] = process.argv.slice(2);
   if (!file) {
-    process.stderr.write('usage: tsx bench/profile.ts file.cpuprofile [top]\n');
+    process.stderr.write('usage: tsx bench/profile.ts file.cpuprofile [top] | --callers <function> [depth]\n');
     process.exit(2);
   }
-  process.stdout.write(`${renderProfile(summarizeProfile(file, Number(top ?? 25)), 'profile')}\n`);
+  if (second === '--callers') {
+    for (const entry of callersOf(file, third, Number(fourth ?? 6))) process.stdout.write(`${entry.ms.toFixed(0).padStart(7)} ms  ${entry.stack}\n`);
+  } else {
+    process.stdout.write(`${renderProfile(summarizeProfile(file, Number(second ?? 25)), 'profile')}\n`);
+  }
 }

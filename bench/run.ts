@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--profile] [--only io,api,list,big,s3] [--no-install] [--no-build] [--keep]`
+ * `npm run bench [-- --quick] [--profile] [--only=io,api,list,big,s3] [--runs=N] [--seconds=N] [--no-install] [--no-build] [--keep]`
  *
  * Starts everything it compares on loopback, measures in one run, prints a table (metric, glint,
  * reference, ratio, goal, PASS/FAIL) and writes it with every run's figures to
@@ -52,10 +52,21 @@ interface Settings {
 function parseArgs(argv: string[]): Settings {
   const has = (flag: string) => argv.includes(flag);
   const known = ['--quick', '--profile', '--no-install', '--no-build', '--keep'];
-  const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+  const valued = ['--only=', '--runs=', '--seconds='];
+  const value = (prefix: string) => argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+  const only = value('--only=');
   for (const a of argv) {
-    if (!known.includes(a) && !a.startsWith('--only=')) throw new Error(`unknown argument ${a}; known: ${known.join(' ')} --only=${PHASES.join(',')}`);
+    if (!known.includes(a) && !valued.some((v) => a.startsWith(v))) {
+      throw new Error(`unknown argument ${a}; known: ${known.join(' ')} --only=${PHASES.join(',')} --runs=N --seconds=N`);
+    }
   }
+  const positive = (prefix: string) => {
+    const raw = value(prefix);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${prefix}${raw}: expected a positive integer`);
+    return n;
+  };
   const phases = new Set<Phase>(only ? (only.split(',') as Phase[]) : PHASES);
   for (const p of phases) if (!PHASES.includes(p)) throw new Error(`--only: unknown phase ${p} (${PHASES.join(', ')})`);
   const quick = has('--quick');
@@ -65,8 +76,8 @@ function parseArgs(argv: string[]): Settings {
     profile,
     size: quick ? 64 * MiB : GiB,
     bigSize: quick ? 256 * MiB : 4 * GiB,
-    runs: quick || profile ? 1 : 3,
-    loadSeconds: quick ? 2 : 10,
+    runs: positive('--runs=') ?? (quick || profile ? 1 : 3),
+    loadSeconds: positive('--seconds=') ?? (quick ? 2 : 10),
     connections: 32,
     listImages: quick ? 10_000 : 100_000,
     phases,
@@ -623,7 +634,7 @@ function buildRows(settings: Settings, m: Measurements, refErrors: Record<string
       unit: 'MB',
       glintRuns: m.rss.big,
       referenceRuns: m.rss.small.map((v) => v + 2),
-      referenceName: `${size} + 2 MB`,
+      referenceName: `${size} run + 2 MB`,
       goal: { kind: 'ratio-max', value: 1 },
       note: failed('big'),
     });

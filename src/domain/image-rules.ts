@@ -8,6 +8,14 @@ import { VISIBILITIES, type Visibility } from './image';
 
 export const UUID_PATTERN = /^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$/;
 const MAX_INT32 = 2147483647;
+
+/**
+ * Image ids are UUIDs in any hex case (§5); glint stores them in lower case, so lookups by a
+ * UUID-shaped id fold its case too. Anything else is returned unchanged (and will not be found).
+ */
+export function canonicalImageId(id: string): string {
+  return UUID_PATTERN.test(id) ? id.toLowerCase() : id;
+}
 const FOUR_BYTE_UTF8 = /[\u{10000}-\u{10FFFF}]/u;
 
 /** Attributes a client may set. */
@@ -175,6 +183,8 @@ export function validateTag(tag: unknown): asserts tag is string {
 
 export function validatePropertyKey(key: string): void {
   if (key.length > 255) invalid(`Property key ${JSON.stringify(key.slice(0, 40))}… is longer than 255 characters`);
+  // JavaScript objects cannot hold this key as data; refusing it beats silently dropping it.
+  if (key === '__proto__') invalid('Property key "__proto__" is not supported');
 }
 
 /** min_ram / min_disk bounds, checked after authorization as Glance does. */

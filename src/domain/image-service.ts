@@ -7,6 +7,7 @@ import { GlintError, fail } from './errors';
 import { canTransition, type Image, type ImageMember, type MemberStatus, MEMBER_STATUSES, type Visibility } from './image';
 import {
   BASE_ATTRIBUTES,
+  canonicalImageId,
   CREATE_FORBIDDEN_FIRST,
   CREATE_IGNORED,
   isReservedProperty,
@@ -154,7 +155,7 @@ export class ImageService {
     let marker: Image | undefined;
     if (request.marker !== undefined) {
       try {
-        marker = await this.getImage(ctx, request.marker);
+        marker = await this.getImage(ctx, canonicalImageId(request.marker));
       } catch (err) {
         if (err instanceof GlintError && err.kind === 'not_found') fail('BAD_QUERY', `Invalid marker: image ${request.marker} could not be found.`);
         throw err;
@@ -203,7 +204,7 @@ export class ImageService {
         this.applyBaseAttribute(ctx, image, attributes, name, op.value);
         continue;
       }
-      const exists = name in properties;
+      const exists = Object.hasOwn(properties, name);
       if (op.op === 'remove') {
         if (!exists) fail('PROPERTY_NOT_FOUND', `Property ${name} does not exist.`);
         delete properties[name];
@@ -225,7 +226,7 @@ export class ImageService {
 
     const setProperties: Record<string, string> = {};
     for (const [k, v] of Object.entries(properties)) if (image.properties[k] !== v) setProperties[k] = v;
-    const removeProperties = Object.keys(image.properties).filter((k) => !(k in properties));
+    const removeProperties = Object.keys(image.properties).filter((k) => !Object.hasOwn(properties, k));
     const updated = await this.deps.catalog.images.update(
       id,
       { attributes, setProperties, removeProperties, tags },

@@ -32,13 +32,17 @@ export function contentLength(ctx: Context): number | undefined {
 export async function readJson(ctx: Context, maxBytes = 1024 * 1024): Promise<unknown> {
   const chunks: Buffer[] = [];
   let total = 0;
-  // Read to the end even past the limit: leaving the loop early would destroy the request and
-  // with it the connection the 413 has to go back on.
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total <= maxBytes) chunks.push(chunk);
+  // Through the detachable stream: giving up early must not reset the connection the 413 goes back on.
+  const body = requestBodyStream(ctx);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) fail('REQUEST_BODY_TOO_LARGE', `Request body larger than ${maxBytes} bytes.`);
+      chunks.push(chunk);
+    }
+  } finally {
+    releaseRequestBody(ctx, body);
   }
-  if (total > maxBytes) fail('REQUEST_BODY_TOO_LARGE', `Request body larger than ${maxBytes} bytes.`);
   if (total === 0) fail('BAD_JSON', 'Body expected in request.');
   let text: string;
   try {

@@ -202,7 +202,7 @@ function isDroppedConnection(err: unknown): boolean {
  * renewed before it expires (or at once when Keystone refuses it). One request at a time.
  */
 class ServiceSession {
-  private current: { token: string; renewAt: number; expiresAt: number } | null = null;
+  private current: { token: string; renewAt: number } | null = null;
   private pending: Promise<string> | null = null;
 
   constructor(
@@ -255,10 +255,11 @@ class ServiceSession {
     const expiresAt = Date.parse(doc?.token?.expires_at ?? '');
     const issuedAt = Date.parse(doc?.token?.issued_at ?? '');
     // Lifetime as Keystone sees it, placed on our clock, so clock skew cannot keep a dead token.
+    // Keystone truncates both times to the second: the token may die up to 1 s before that.
     const lifetime = Number.isFinite(expiresAt) && Number.isFinite(issuedAt) && expiresAt > issuedAt ? expiresAt - issuedAt : 60_000;
-    const localExpiry = started + lifetime;
+    const localExpiry = started + lifetime - 1000;
     // Renew with a quarter of the lifetime (at most a minute) left.
-    this.current = { token, expiresAt: localExpiry, renewAt: localExpiry - Math.min(60_000, lifetime / 4) };
+    this.current = { token, renewAt: localExpiry - Math.min(60_000, lifetime / 4) };
     return token;
   }
 }
@@ -269,7 +270,7 @@ export function identityV3Url(authUrl: string): string {
   return /\/v3$/.test(base) ? base : `${base}/v3`;
 }
 
-/** A token header value, or null when absent. Values that cannot be a token count as absent-but-sent. */
+/** A token header's value, or null when absent; 401 at once for a value that cannot be a token. */
 function headerToken(ctx: Context, name: string): string | null {
   const value = ctx.get(name).trim();
   if (!value) return null;

@@ -132,8 +132,8 @@ export async function startKeystone(options: { shortExpiration?: number } = {}):
 
     phase('bootstrap + servers');
     const admin = { name: 'admin', password: adminPassword, projectName: 'admin' };
-    const api = new KeystoneApi(`${url}/v3`, await issueToken(`${url}/v3`, admin.name, admin.password, admin.projectName));
-    const { projects, users } = await populate(api, imageUrl);
+    const adminToken = await issueToken(`${url}/v3`, admin.name, admin.password, admin.projectName);
+    const { projects, users } = await populate([new KeystoneApi(`${url}/v3`, adminToken), new KeystoneApi(`${shortUrl}/v3`, adminToken)], imageUrl);
     phase('populate');
 
     const harness: TestKeystone = {
@@ -180,7 +180,7 @@ function keystoneConf(dir: string, expiration: number): string {
   return [
     '[DEFAULT]',
     'use_stderr = true',
-    'debug = false',
+    `debug = ${process.env.GLINT_TEST_KEYSTONE_DEBUG ? 'true' : 'false'}`,
     '[database]',
     `connection = sqlite:///${join(dir, 'keystone.db')}`,
     '[token]',
@@ -343,7 +343,7 @@ export async function issueToken(authUrl: string, name: string, password: string
   return token;
 }
 
-/** Minimal Identity v3 admin client. */
+/** Minimal Identity v3 admin client (an admin token works on either instance: shared keys). */
 class KeystoneApi {
   constructor(
     private readonly base: string,
@@ -383,13 +383,20 @@ class KeystoneApi {
 
 type RoleName = 'admin' | 'member' | 'reader' | 'service';
 
-async function populate(api: KeystoneApi, imageUrl: string): Promise<Pick<TestKeystone, 'projects' | 'users'>> {
-  // One call at a time: Keystone on SQLite answers concurrent writes with "database is locked".
-  const service = await api.project('service');
-  const projA = await api.project('projA');
-  const projB = await api.project('projB');
-  const roleIds = {} as Record<RoleName, string>;
-  for (const role of ['admin', 'member', 'reader', 'service'] as const) roleIds[role] = await api.roleId(role);
+/**
+ * Projects, roles, users, grants and the image service. Two lanes, one per Keystone instance
+ * (each serves one request at a time); within a lane calls are sequential.
+ */
+async function populate(lanes: [KeystoneApi, KeystoneApi], imageUrl: string): Promise<Pick<TestKeystone, 'projects' | 'users'>> {
+  const [a, b] = lanes;
+  const [[service, projA, projB], roleIds] = await Promise.all([
+    (async () => [await a.project('service'), await a.project('projA'), await a.project('projB')] as const)(),
+    (async () => {
+      const ids = {} as Record<RoleName, string>;
+      for (const role of ['admin', 'member', 'reader', 'service'] as const) ids[role] = await b.roleId(role);
+      return ids;
+    })(),
+  ]);
   const plan: Array<[UserKey, string, string, string, RoleName[]]> = [
     ['glint', 'glint', 'service', service, ['admin', 'service']],
     ['adminA', 'alice-admin', 'projA', projA, ['admin']],
@@ -399,21 +406,31 @@ async function populate(api: KeystoneApi, imageUrl: string): Promise<Pick<TestKe
     ['adminB', 'bea-admin', 'projB', projB, ['admin']],
   ];
   const users = {} as Record<UserKey, KeystoneUser>;
-  for (const [key, name, projectName, projectId, roles] of plan) {
-    const password = `${name}-secret`;
-    const id = await api.user(name, password, projectId);
-    for (const role of roles) await api.grant(projectId, id, roleIds[role]);
-    users[key] = { name, password, id, projectName, projectId };
-  }
-
-  const imageService = await api.call<{ service: { id: string } }>('POST', '/services', {
-    service: { name: 'glance', type: 'image', description: 'glint (Glance-compatible image service)' },
-  });
-  for (const iface of ['public', 'internal', 'admin']) {
-    await api.call('POST', '/endpoints', {
-      endpoint: { service_id: imageService.service.id, interface: iface, url: imageUrl, region_id: 'RegionOne' },
+  const createUsers = async (api: KeystoneApi, part: typeof plan) => {
+    for (const [key, name, projectName, projectId, roles] of part) {
+      const password = `${name}-secret`;
+      const id = await api.user(name, password, projectId);
+      for (const role of roles) await api.grant(projectId, id, roleIds[role]);
+      users[key] = { name, password, id, projectName, projectId };
+    }
+  };
+  const registerImageService = async (api: KeystoneApi) => {
+    const created = await api.call<{ service: { id: string } }>('POST', '/services', {
+      service: { name: 'glance', type: 'image', description: 'glint (Glance-compatible image service)' },
     });
-  }
+    for (const iface of ['public', 'internal', 'admin']) {
+      await api.call('POST', '/endpoints', {
+        endpoint: { service_id: created.service.id, interface: iface, url: imageUrl, region_id: 'RegionOne' },
+      });
+    }
+  };
+  await Promise.all([
+    createUsers(a, plan.slice(0, 4)),
+    (async () => {
+      await createUsers(b, plan.slice(4));
+      await registerImageService(b);
+    })(),
+  ]);
   return { projects: { service, projA, projB }, users };
 }
 

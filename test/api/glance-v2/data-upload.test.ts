@@ -14,7 +14,9 @@ import {
   rawPut,
   rawRequest,
   sha512,
+  sleep,
   storeKeys,
+  storeLeftovers,
   upload,
   waitForImage,
   type Listening,
@@ -195,6 +197,26 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
     const data = bytes(1234);
     assert.equal((await upload(app, id, data)).status, 204, 'the image can be uploaded again');
     assert.equal((await getImage(app, id)).checksum, md5(data));
+  });
+
+  it('#46 a disconnect after several MiB (temp file / S3 multipart in progress) → queued, nothing left behind', async function () {
+    this.timeout(60_000);
+    const id = (await createImage(app)).id as string;
+    const put = rawPut(server, `/v2/images/${id}/file`);
+    for (let i = 0; i < 7; i++) await put.write(bytes(MiB));
+    await waitForImage(app, id, (i) => i.status === 'saving');
+    // make sure the abort has something to clean: a temp file, or an S3 multipart upload in progress
+    let inProgress: string[] = [];
+    for (let i = 0; i < 100 && inProgress.length === 0; i++) {
+      inProgress = await storeLeftovers(app.config, variant.storeId);
+      if (inProgress.length === 0) await sleep(50);
+    }
+    assert.ok(inProgress.length > 0, 'the store holds an unfinished write');
+    put.abort();
+    const image = await waitForImage(app, id, (i) => i.status !== 'saving');
+    assert.equal(image.status, 'queued');
+    assert.equal(image.size, null);
+    await assertNoDataFor(app, variant.storeId, id);
   });
 
   it('#46 a disconnect with a declared Content-Length (fewer bytes than announced) → queued, nothing kept', async function () {

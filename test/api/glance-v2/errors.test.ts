@@ -110,6 +110,13 @@ describe('Glance v2: error bodies and request ids (§2)', function () {
     assert.equal((await app.http.post('/v2/images').set('Content-Type', 'application/json').send(invalidUtf8)).status, 400);
   });
 
+  it('a JSON body over 1 MiB → 413, answered on the same connection', async function () {
+    const big = JSON.stringify({ name: 'x', description: 'd'.repeat(1024 * 1024) });
+    const res = await app.http.post('/v2/images').set('Content-Type', 'application/json').set('Accept', 'application/json').send(big);
+    assert.equal(res.status, 413);
+    assert.equal(res.body.code, '413 Request Entity Too Large');
+  });
+
   it('JSON bodies are accepted whatever their Content-Type says (§1.6)', async function () {
     const res = await app.http.post('/v2/images').set('Content-Type', 'text/plain').send('{"name": "typed-wrong"}');
     assert.equal(res.status, 201);

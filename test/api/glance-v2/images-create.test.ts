@@ -90,14 +90,18 @@ describe('Glance v2: POST /v2/images (create)', function () {
     assert.equal(again.status, 409, 'the id of a deleted image stays reserved');
   });
 
-  it('#10 a non-UUID id → 400; an upper-case UUID is accepted', async function () {
+  it('#10 a non-UUID id → 400; an upper-case UUID is accepted and the image is found by it', async function () {
     for (const id of ['not-a-uuid', '12345', randomUUID().replace(/-/g, ''), 42]) {
       assert.equal((await app.http.post('/v2/images').send({ id })).status, 400, String(id));
     }
     const upper = randomUUID().toUpperCase();
-    const res = await app.http.post('/v2/images').send({ id: upper });
+    const res = await app.http.post('/v2/images').send({ id: upper, name: 'upper' });
     assert.equal(res.status, 201);
     assert.equal(res.body.id.toLowerCase(), upper.toLowerCase());
+    assert.equal((await app.http.get(`/v2/images/${upper}`)).body.name, 'upper', 'found by the id as supplied');
+    assert.equal((await app.http.put(`/v2/images/${upper}/tags/t`)).status, 204);
+    assert.equal((await app.http.get(`/v2/images?marker=${upper}`)).status, 200);
+    assert.equal((await app.http.post('/v2/images').send({ id: upper.toLowerCase() })).status, 409, 'ids differ only in case: the same id');
   });
 
   it('generated ids are fresh UUIDs', async function () {

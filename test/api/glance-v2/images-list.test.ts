@@ -54,6 +54,19 @@ describe('Glance v2: GET /v2/images (list)', function () {
       assert.ok(res.body.next, 'a full page announces a next page');
     });
 
+    it('#18 the default and the cap follow limit_param_default and api_limit_max', async function () {
+      const small = await startTestApp('[DEFAULT]\nlimit_param_default = 2\napi_limit_max = 3\n');
+      try {
+        for (let i = 0; i < 5; i++) await createImage(small, { name: `s${i}` });
+        assert.equal((await small.http.get('/v2/images')).body.images.length, 2);
+        const capped = await small.http.get('/v2/images?limit=50');
+        assert.equal(capped.body.images.length, 3);
+        assert.ok(capped.body.next.endsWith(`marker=${capped.body.images[2].id as string}`));
+      } finally {
+        await small.close();
+      }
+    });
+
     it('#18 limit=-1 → 400, limit=x → 400, limit=1.5 → 400', async function () {
       for (const limit of ['-1', 'x', '1.5', '']) {
         assert.equal((await app.http.get(`/v2/images?limit=${limit}`)).status, 400, limit);

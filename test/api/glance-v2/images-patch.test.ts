@@ -245,6 +245,19 @@ describe('Glance v2: PATCH /v2/images/{id}', function () {
     assert.equal(ok.body.name, null);
   });
 
+  it('custom keys named like object built-ins behave like any other key; __proto__ is refused with 400', async function () {
+    const id = await fresh();
+    assert.equal((await patchImage(app, id, [{ op: 'remove', path: '/constructor' }])).status, 409);
+    assert.equal((await patchImage(app, id, [{ op: 'replace', path: '/toString', value: 'x' }])).status, 409);
+    const added = await patchImage(app, id, [{ op: 'add', path: '/constructor', value: 'c' }]);
+    assert.equal(added.status, 200);
+    assert.equal(added.body.constructor, 'c');
+    assert.equal((await patchImage(app, id, [{ op: 'remove', path: '/constructor' }])).status, 200);
+    assert.ok(!Object.hasOwn(await getImage(app, id), 'constructor'));
+    assert.equal((await patchImage(app, id, [{ op: 'add', path: '/__proto__', value: 'p' }])).status, 400);
+    assert.equal((await app.http.post('/v2/images').set('Content-Type', 'application/json').send('{"__proto__": "p"}')).status, 400);
+  });
+
   it('an empty array → 200 with the unchanged image', async function () {
     const id = await fresh();
     const before = await getImage(app, id);

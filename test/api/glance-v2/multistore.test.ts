@@ -61,6 +61,7 @@ forEachMultiStoreDefault('Glance v2: multi-store', (variant: MultiStoreVariant) 
   it('create answers OpenStack-image-store-ids with the configured stores only (§0.9)', async function () {
     const res = await app.http.post('/v2/images').set(A).send({});
     assert.equal(res.headers['openstack-image-store-ids'], 'fast,cold');
+    assert.equal(res.headers['openstack-image-import-methods'], 'glance-direct,web-download,copy-image');
     assert.ok(!('stores' in res.body), 'no stores attribute without data');
   });
 
@@ -300,6 +301,18 @@ describe('Glance v2: multi-store import with an unreachable store', function () 
     assert.ok(!('stores' in image));
     assert.equal(image.os_glance_failed_import, 'broken');
     await assertNoDataFor(app, 'fast', id);
+  });
+
+  it('an upload to an unreachable store → 503; the image goes back to queued with size null', async function () {
+    this.timeout(60_000);
+    const id = (await createImage(app, RAW_BARE, A)).id as string;
+    const res = await upload(app, id, bytes(1000), { ...A, 'X-Image-Meta-Store': 'broken', Accept: 'application/json' });
+    assert.equal(res.status, 503);
+    assert.equal(res.body.code, '503 Service Unavailable');
+    const image = await getImage(app, id, A);
+    assert.equal(image.status, 'queued');
+    assert.equal(image.size, null);
+    assert.equal((await upload(app, id, bytes(10), A)).status, 204, 'a retry on a working store succeeds');
   });
 
   it('copy-image to an unreachable store leaves the image active and unchanged, naming the failure', async function () {

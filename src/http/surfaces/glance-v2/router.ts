@@ -4,6 +4,7 @@ import type { GlintConfig } from '../../../config/types';
 import { fail } from '../../../domain/errors';
 import type { RequestContext } from '../../../domain/context';
 import type { IncomingData } from '../../../domain/image-data';
+import { canonicalImageId } from '../../../domain/image-rules';
 import type { Services } from '../../../domain/services';
 import { clientAbortSignal, contentLength, mediaType, readJson, readJsonObject, rejectBody, releaseRequestBody, requestBodyStream } from '../../body';
 import { GlintHttpError } from '../../errors';
@@ -38,6 +39,7 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     ctx.body = null;
   };
   const param = (ctx: Context, name: string) => (ctx as GlanceContext).params[name];
+  const idParam = (ctx: Context) => canonicalImageId(param(ctx, 'id'));
   const withoutBody = (handler: (ctx: Context) => Promise<void> | void) => async (ctx: Context) => {
     rejectBody(ctx);
     await handler(ctx);
@@ -70,22 +72,22 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     json(ctx, 201, present(image));
   });
 
-  router.get('/v2/images/:id', withoutBody(async (ctx) => json(ctx, 200, present(await services.images.getImage(who(ctx), param(ctx, 'id'))))));
+  router.get('/v2/images/:id', withoutBody(async (ctx) => json(ctx, 200, present(await services.images.getImage(who(ctx), idParam(ctx))))));
 
   router.patch('/v2/images/:id', async (ctx) => {
     const dialect = assertPatchMediaType(mediaType(ctx));
     const operations = parsePatchDocument(await readJson(ctx), dialect);
-    json(ctx, 200, present(await services.images.updateImage(who(ctx), param(ctx, 'id'), operations)));
+    json(ctx, 200, present(await services.images.updateImage(who(ctx), idParam(ctx), operations)));
   });
 
   router.delete('/v2/images/:id', withoutBody(async (ctx) => {
-    await services.images.deleteImage(who(ctx), param(ctx, 'id'));
+    await services.images.deleteImage(who(ctx), idParam(ctx));
     noContent(ctx);
   }));
 
   for (const action of ['deactivate', 'reactivate'] as const) {
     router.post(`/v2/images/:id/actions/${action}`, withoutBody(async (ctx) => {
-      await services.images[action](who(ctx), param(ctx, 'id'));
+      await services.images[action](who(ctx), idParam(ctx));
       noContent(ctx);
     }));
   }
@@ -105,12 +107,12 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   };
 
   router.put('/v2/images/:id/file', async (ctx) => {
-    await withIncomingData(ctx, (data) => services.data.upload(who(ctx), param(ctx, 'id'), data));
+    await withIncomingData(ctx, (data) => services.data.upload(who(ctx), idParam(ctx), data));
     noContent(ctx);
   });
 
   router.get('/v2/images/:id/file', withoutBody(async (ctx) => {
-    const result = await services.data.read(who(ctx), param(ctx, 'id'), (size) =>
+    const result = await services.data.read(who(ctx), idParam(ctx), (size) =>
       resolveRequestedRange(ctx.get('range') || undefined, ctx.get('content-range') || undefined, size),
     );
     if (result.kind === 'empty') return noContent(ctx);
@@ -123,13 +125,13 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   }));
 
   router.put('/v2/images/:id/stage', async (ctx) => {
-    await withIncomingData(ctx, (data) => services.data.stage(who(ctx), param(ctx, 'id'), data));
+    await withIncomingData(ctx, (data) => services.data.stage(who(ctx), idParam(ctx), data));
     noContent(ctx);
   });
 
   router.post('/v2/images/:id/import', async (ctx) => {
     const body = await readJsonObject(ctx);
-    await services.imports.startImport(who(ctx), param(ctx, 'id'), {
+    await services.imports.startImport(who(ctx), idParam(ctx), {
       method: body.method,
       stores: body.stores,
       allStores: body.all_stores,
@@ -142,12 +144,12 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   });
 
   router.get('/v2/images/:id/tasks', async (ctx) => {
-    const tasks = await services.imports.listImageTasks(who(ctx), param(ctx, 'id'));
+    const tasks = await services.imports.listImageTasks(who(ctx), idParam(ctx));
     json(ctx, 200, { tasks: tasks.map(presentImageTask) });
   });
 
   router.delete('/v2/stores/:store/:id', withoutBody(async (ctx) => {
-    await services.data.deleteFromStore(who(ctx), param(ctx, 'store'), param(ctx, 'id'));
+    await services.data.deleteFromStore(who(ctx), param(ctx, 'store'), idParam(ctx));
     noContent(ctx);
   }));
 
@@ -158,17 +160,17 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     return tag;
   };
   router.put('/v2/images/:id/tags/:tag', withoutBody(async (ctx) => {
-    await services.images.addTag(who(ctx), param(ctx, 'id'), tagParam(ctx));
+    await services.images.addTag(who(ctx), idParam(ctx), tagParam(ctx));
     noContent(ctx);
   }));
   router.delete('/v2/images/:id/tags/:tag', withoutBody(async (ctx) => {
-    await services.images.removeTag(who(ctx), param(ctx, 'id'), tagParam(ctx));
+    await services.images.removeTag(who(ctx), idParam(ctx), tagParam(ctx));
     noContent(ctx);
   }));
 
   // ---- members ---------------------------------------------------------------------------
   router.get('/v2/images/:id/members', withoutBody(async (ctx) => {
-    const members = await services.images.listMembers(who(ctx), param(ctx, 'id'));
+    const members = await services.images.listMembers(who(ctx), idParam(ctx));
     json(ctx, 200, { members: members.map(presentMember), schema: '/v2/schemas/members' });
   }));
   router.post('/v2/images/:id/members', async (ctx) => {
@@ -178,18 +180,18 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     if (typeof member !== 'string' && typeof member !== 'number') fail('BAD_REQUEST', 'Member must be a string.');
     const memberId = String(member);
     if (memberId.length === 0) fail('BAD_REQUEST', 'Member can not be empty.');
-    json(ctx, 200, presentMember(await services.images.addMember(who(ctx), param(ctx, 'id'), memberId)));
+    json(ctx, 200, presentMember(await services.images.addMember(who(ctx), idParam(ctx), memberId)));
   });
   router.get('/v2/images/:id/members/:member', withoutBody(async (ctx) => {
-    json(ctx, 200, presentMember(await services.images.getMember(who(ctx), param(ctx, 'id'), param(ctx, 'member'))));
+    json(ctx, 200, presentMember(await services.images.getMember(who(ctx), idParam(ctx), param(ctx, 'member'))));
   }));
   router.put('/v2/images/:id/members/:member', async (ctx) => {
     const body = await readJsonObject(ctx);
     if (!('status' in body)) fail('BAD_REQUEST', 'Status not specified');
-    json(ctx, 200, presentMember(await services.images.updateMember(who(ctx), param(ctx, 'id'), param(ctx, 'member'), body.status)));
+    json(ctx, 200, presentMember(await services.images.updateMember(who(ctx), idParam(ctx), param(ctx, 'member'), body.status)));
   });
   router.delete('/v2/images/:id/members/:member', withoutBody(async (ctx) => {
-    await services.images.removeMember(who(ctx), param(ctx, 'id'), param(ctx, 'member'));
+    await services.images.removeMember(who(ctx), idParam(ctx), param(ctx, 'member'));
     noContent(ctx);
   }));
 
@@ -281,7 +283,7 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     ctx.set('Location', `${ctx.protocol}://${ctx.host}/v2/tasks/${task.id}`);
     json(ctx, 201, presentTask(task));
   });
-  router.get('/v2/tasks/:id', async (ctx) => json(ctx, 200, presentTask(await services.imports.getTask(who(ctx), param(ctx, 'id')))));
+  router.get('/v2/tasks/:id', async (ctx) => json(ctx, 200, presentTask(await services.imports.getTask(who(ctx), idParam(ctx)))));
   router.delete('/v2/tasks/:id', async (ctx) => {
     services.images.requireAdminRole(who(ctx), 'delete tasks');
     throw new GlintHttpError('METHOD_NOT_ALLOWED', 'The method DELETE is not allowed for this resource.').withHeaders({ Allow: 'GET' });
