@@ -72,6 +72,8 @@ const TASK_SORT_KEYS = ['created_at', 'updated_at', 'id', 'type', 'status'] as c
  */
 export class ImportService {
   private running = false;
+  /** Aborts the task this node is running, when the node stops. */
+  private current: AbortController | null = null;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private readonly pollInterval: number;
@@ -215,8 +217,10 @@ export class ImportService {
     this.loop = this.work();
   }
 
+  /** Stops claiming work; a task in flight is interrupted and handed back for any node to resume. */
   async stop(): Promise<void> {
     this.running = false;
+    this.current?.abort(new Error('glint is shutting down'));
     this.kick();
     await this.loop;
     this.loop = null;
@@ -256,18 +260,30 @@ export class ImportService {
         this.deps.logger.warn('task lease renewal failed', { taskId: task.id, error: String(err) });
       });
     }, LEASE_MS / 3);
+    const controller = new AbortController();
+    this.current = controller;
     try {
-      if (task.type === LEGACY_IMPORT_TASK) await this.runLegacyImport(task);
-      else await this.runImport(task);
+      if (task.type === LEGACY_IMPORT_TASK) await this.runLegacyImport(task, controller.signal);
+      else await this.runImport(task, controller.signal);
     } catch (err) {
+      if (controller.signal.aborted) {
+        this.deps.logger.info('import task interrupted; handing it back', { taskId: task.id });
+        await this.deps.catalog.tasks.update(task.id, { status: 'pending' }, 'processing');
+        return;
+      }
       this.deps.logger.error('import task failed', { taskId: task.id, error: (err as Error)?.stack ?? String(err) });
       await this.finishTask(task.id, 'failure', (err as Error)?.message ?? String(err), null);
     } finally {
+      this.current = null;
       clearInterval(renew);
     }
   }
 
-  private async runImport(task: Task): Promise<void> {
+  /**
+   * Copies the import source into each target store. A resumed task (its lease expired, or its
+   * node stopped) skips the stores that already hold the data.
+   */
+  private async runImport(task: Task, signal: AbortSignal): Promise<void> {
     const input = task.input as ImportTaskInput;
     const imageId = input.image_id;
     const catalog = this.deps.catalog;
@@ -282,17 +298,22 @@ export class ImportService {
       image = importing;
     }
 
-    const written: Array<{ store: BlobStore; result: PutResult }> = [];
+    const written: Array<{ store: BlobStore }> = [];
     const failed: string[] = [];
     let head: Buffer | null = null;
+    const heldBefore = new Set(copying ? [] : image.locations.map((l) => l.storeId));
     for (const storeId of input.stores) {
       const store = this.deps.stores.get(storeId);
+      if (store && heldBefore.has(storeId)) {
+        written.push({ store });
+        continue;
+      }
       try {
         if (!store) throw new GlintError('STORE_UNKNOWN_FOR_IMPORT', `Store ${storeId} is no longer configured.`);
         const capture: HeadCapture | null = head === null ? new HeadCapture(INSPECTION_HEAD_BYTES) : null;
-        const result = await this.copyInto(store, image, input, written[0]?.store ?? null, capture);
+        const result = await this.copyInto(store, image, input, written[0]?.store ?? null, capture, signal);
         if (capture) head = capture.head;
-        written.push({ store, result });
+        written.push({ store });
         const first = written.length === 1 && !copying;
         const after = await catalog.images.update(imageId, {
           attributes: first
@@ -310,6 +331,7 @@ export class ImportService {
         if (!after) throw new GlintError('IMAGE_GONE', `Image ${imageId} was deleted during the import.`);
         image = after;
       } catch (err) {
+        if (signal.aborted) throw err;
         this.deps.logger.warn('import into store failed', { taskId: task.id, imageId, storeId, error: String(err) });
         failed.push(storeId);
         if (store && !written.some((w) => w.store === store)) await this.deps.data.deleteQuietly(store, imageId);
@@ -351,23 +373,30 @@ export class ImportService {
   }
 
   /** Streams the import source into `store`: staged data, the web, or an existing copy. */
-  private async copyInto(store: BlobStore, image: Image, input: ImportTaskInput, firstWritten: BlobStore | null, head: HeadCapture | null): Promise<PutResult> {
+  private async copyInto(
+    store: BlobStore,
+    image: Image,
+    input: ImportTaskInput,
+    firstWritten: BlobStore | null,
+    head: HeadCapture | null,
+    signal: AbortSignal,
+  ): Promise<PutResult> {
     const allowance = await this.deps.data.uploadAllowance(image, undefined);
     let source: Readable;
     if (firstWritten) source = (await firstWritten.get(image.id)).body;
     else if (input.method === 'glance-direct') source = (await this.deps.stores.default.get(stagingKey(image.id))).body;
-    else if (input.method === 'web-download') source = await this.download(input.uri as string);
+    else if (input.method === 'web-download') source = await this.download(input.uri as string, signal);
     else source = (await this.deps.data.openFirstLocation(image)).body;
     try {
-      return await this.deps.data.putWithLimits(store, image.id, { body: source }, head, allowance.maxSize);
+      return await this.deps.data.putWithLimits(store, image.id, { body: source, signal }, head, allowance.maxSize);
     } catch (err) {
       source.destroy();
       throw this.deps.data.translateError(err, allowance);
     }
   }
 
-  private async download(uri: string): Promise<Readable> {
-    const response = await fetch(uri, { redirect: 'error' });
+  private async download(uri: string, signal: AbortSignal): Promise<Readable> {
+    const response = await fetch(uri, { redirect: 'error', signal });
     if (!response.ok || !response.body) throw new GlintError('IMPORT_URI_REJECTED', `Downloading ${uri} failed with HTTP ${response.status}.`);
     return Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
@@ -406,7 +435,7 @@ export class ImportService {
     return task;
   }
 
-  private async runLegacyImport(task: Task): Promise<void> {
+  private async runLegacyImport(task: Task, signal: AbortSignal): Promise<void> {
     const imageId = task.input.image_id as string;
     const input: ImportTaskInput = {
       image_id: imageId,
@@ -415,7 +444,7 @@ export class ImportService {
       stores: [this.deps.stores.default.id],
       all_stores_must_succeed: true,
     };
-    await this.runImport({ ...task, input });
+    await this.runImport({ ...task, input }, signal);
   }
 
   async listTasks(ctx: RequestContext, request: TaskListRequest): Promise<{ tasks: Task[]; mayHaveMore: boolean }> {

@@ -192,8 +192,12 @@ function keystoneConf(dir: string, expiration: number): string {
     `key_repository = ${join(dir, 'fernet-keys')}`,
     '[credential]',
     `key_repository = ${join(dir, 'credential-keys')}`,
+    // Keystone re-reads user, project and roles from the database for every token it checks
+    // unless it caches, and production deployments always cache (memcached). An in-process
+    // cache per instance is enough here; a revocation clears the revoking instance's cache.
     '[cache]',
-    'enabled = false',
+    'enabled = true',
+    'backend = dogpile.cache.memory',
     '[identity]',
     // bcrypt's minimum cost: users are created and log in often, and these are test passwords.
     'password_hash_rounds = 4',
