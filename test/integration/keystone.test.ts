@@ -239,9 +239,12 @@ describe('keystone flavour against a real Keystone', function () {
         const res = await down.http.get('/v2/images').set(auth('memberA')).set('Accept', 'application/json');
         assert.equal(res.status, 503);
         assert.equal(res.body.code, '503 Service Unavailable');
+        assert.equal(res.headers['www-authenticate'], undefined, 'WWW-Authenticate belongs on 401 only');
         assert.equal((await down.http.post('/v2/images').set(auth('adminA')).send(RAW_BARE)).status, 503);
         // a missing token is still the client's problem
-        assert.equal((await down.http.get('/v2/images')).status, 401);
+        const missing = await down.http.get('/v2/images');
+        assert.equal(missing.status, 401);
+        assert.match(missing.headers['www-authenticate'] ?? '', /^Keystone uri="/);
       } finally {
         await down.close();
       }
@@ -288,6 +291,19 @@ describe('keystone flavour against a real Keystone', function () {
       } finally {
         await wrong.close();
       }
+    });
+  });
+
+  describe('a service user Keystone does not let validate tokens', function () {
+    it('→ 503 (Keystone answers 403 to the validation), not 200 and not 401', async function () {
+      const authenticator = new KeystoneAuthenticator(
+        keystoneConfig(ks, { username: ks.users.memberB.name, password: ks.users.memberB.password, projectName: 'projB' }),
+        { logger: createLogger({ silent: true }) },
+      );
+      await assert.rejects(authenticator.authenticate(fakeCtx(auth('memberA')), 'req-1'), (err) => isGlintError(err, 'IDENTITY_UNAVAILABLE'));
+      // Keystone lets anyone validate their own token: that still works, and proves the setup
+      const self = await authenticator.authenticate(fakeCtx({ 'X-Auth-Token': await ks.token('memberB') }), 'req-2');
+      assert.equal(self.projectId, ks.projects.projB);
     });
   });
 

@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { GlintConfig } from '../../../config/types';
 import { fail } from '../../../domain/errors';
+import { isGlintError } from '../../../domain/errors';
 import type { Services } from '../../../domain/services';
 import type { HttpProblem } from '../../errors';
 import { type Authenticator, requestIdFor } from '../../identity';
@@ -52,7 +53,7 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
     try {
       ctx.state.requestContext = await authenticator.authenticate(ctx, requestId);
     } catch (err) {
-      if (authenticator.wwwAuthenticate) ctx.set('WWW-Authenticate', authenticator.wwwAuthenticate);
+      if (authenticator.wwwAuthenticate && isGlintError(err, 'UNAUTHENTICATED')) ctx.set('WWW-Authenticate', authenticator.wwwAuthenticate);
       throw err;
     }
     await rules(ctx, async () => {
