@@ -14,6 +14,22 @@ export async function buildGlint(): Promise<void> {
   if (!existsSync(MAIN)) throw new Error(`npm run build produced no ${MAIN}`);
 }
 
+/**
+ * Which code was measured: HEAD and the files under src/ and migrations/ that differ from it
+ * (read-only git; others may be editing the tree while the bench builds it).
+ */
+export async function glintSourceState(): Promise<{ commit: string; uncommitted: string[] }> {
+  const head = await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).catch(() => null);
+  const status = await run('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: REPO_ROOT }).catch(() => null);
+  return {
+    commit: head?.code === 0 ? head.stdout.trim() : 'unknown',
+    uncommitted: (status?.stdout ?? '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  };
+}
+
 export type GlintStore =
   | { type: 'file'; dataDir: string }
   | { type: 's3'; endpoint: string; accessKey: string; secretKey: string; bucket: string };

@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
  */
 
 const running = new Set<Service>();
+/** Set once the bench is shutting down: no new service may start after the last sweep. */
+let closed = false;
 
 export interface Service {
   name: string;
@@ -23,6 +25,7 @@ export interface Service {
 }
 
 export function startService(name: string, command: string, args: string[], options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): Service {
+  if (closed) throw new Error(`not starting ${name}: the bench is shutting down`);
   const fd = openSync(options.logFile, 'a');
   let child: ChildProcess;
   try {
@@ -70,8 +73,12 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Kills every service still registered. Safe to call from signal handlers and `finally`. */
-export async function stopAll(): Promise<void> {
+/**
+ * Kills every service still registered. Safe to call from signal handlers and `finally`;
+ * `final` also refuses any later start, so a scenario racing a signal cannot leave a child behind.
+ */
+export async function stopAll(options: { final?: boolean } = {}): Promise<void> {
+  if (options.final) closed = true;
   await Promise.all([...running].map((s) => s.stop(5_000).catch(() => undefined)));
 }
 

@@ -18,7 +18,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { makeBlob } from './data';
-import { buildGlint, REPO_ROOT, startGlint, type Glint, type GlintStore } from './glint';
+import { buildGlint, glintSourceState, REPO_ROOT, startGlint, type Glint, type GlintStore } from './glint';
 import { ensurePackages } from './install';
 import { createImage, curlDownload, curlUpload, deleteImage, prepareLoad, requestJson, wrk, type WrkResult } from './load';
 import { renderProfile, summarizeProfile, type ProfileSummary } from './profile';
@@ -157,10 +157,11 @@ async function main(): Promise<number> {
   let installNotes: string[] = [];
   let versions: Record<string, string> = {};
   let fatal: string | null = null;
+  let source: { commit: string; uncommitted: string[] } = { commit: 'unknown', uncommitted: [] };
 
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping children and removing ${tmp}`);
-    void stopAll().finally(() => {
+    void stopAll({ final: true }).finally(() => {
       if (!settings.keep) rmSync(tmp, { recursive: true, force: true });
       process.exit(130);
     });
@@ -180,8 +181,9 @@ async function main(): Promise<number> {
       if (pkg === 'glance-api') refErrors.glance = why;
       if (pkg === 'curl' || pkg === 'wrk') throw new Error(`${pkg} is required to measure glint: ${why}`);
     }
+    source = await glintSourceState();
     if (settings.build) {
-      log('npm run build');
+      log(`npm run build (glint ${source.commit}${source.uncommitted.length ? `, uncommitted: ${source.uncommitted.join(', ')}` : ''})`);
       await buildGlint();
     }
     prepareLoad(tmp);
@@ -234,7 +236,8 @@ async function main(): Promise<number> {
   const rows = buildRows(settings, m, refErrors);
   const title = `glint bench — ${started.toISOString()} — ${settings.quick ? 'QUICK (smoke: small sizes, 1 run, 2 s loads; not the figures the goals are about)' : 'full'}${settings.profile ? ' — PROFILED (figures under --cpu-prof, not comparable)' : ''}`;
   const table = renderTable(rows);
-  process.stdout.write(`\n${title}\n${cpus().length} cores, ${(totalmem() / GiB).toFixed(0)} GiB, node ${process.version}; sizes ${sizeLabel(settings.size)} / ${sizeLabel(settings.bigSize)}, ${settings.runs} run(s) each (median), loads ${settings.loadSeconds} s × ${settings.connections} connections\n${environment}\n\n${table}\n`);
+  const code = `glint ${source.commit}${source.uncommitted.length ? ` + uncommitted changes in ${source.uncommitted.map((l) => l.replace(/^\S+\s+/, '')).join(', ')}` : ' (clean src/)'}`;
+  process.stdout.write(`\n${title}\n${cpus().length} cores, ${(totalmem() / GiB).toFixed(0)} GiB, node ${process.version}; ${code}; sizes ${sizeLabel(settings.size)} / ${sizeLabel(settings.bigSize)}, ${settings.runs} run(s) each (median), loads ${settings.loadSeconds} s × ${settings.connections} connections\n${environment}\n\n${table}\n`);
   for (const [name, why] of Object.entries(refErrors)) process.stdout.write(`\nreference ${name} unavailable: ${why.split('\n')[0]}\n`);
   for (const [name, why] of Object.entries(m.failures)) process.stdout.write(`\nglint scenario ${name} failed: ${why.split('\n').slice(0, 3).join(' / ')}\n`);
   for (const note of m.notes) process.stdout.write(`note: ${note}\n`);
@@ -254,6 +257,7 @@ async function main(): Promise<number> {
         settings: { ...settings, phases: [...settings.phases] },
         machine: { cores: cpus().length, model: cpus()[0]?.model, memoryBytes: totalmem(), stealPercent, environment },
         versions,
+        source,
         install: installNotes,
         references: Object.fromEntries(['nginx', 'glance', 's3rver'].map((r) => [r, refErrors[r] ? { available: false, error: refErrors[r] } : { available: true }])),
         rows,

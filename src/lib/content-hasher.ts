@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createThreadedContentHasher } from './threaded-hasher';
 
 export interface ContentDigests {
   /** hex */
@@ -21,8 +22,13 @@ export interface ContentHasher {
   destroy(): void;
 }
 
-/** Both digests on the calling thread. */
+/** The hasher uploads use: md5 and sha512 on worker threads for large inputs. */
 export function createContentHasher(): ContentHasher {
+  return createThreadedContentHasher();
+}
+
+/** Both digests on the calling thread. */
+export function createInlineContentHasher(): ContentHasher {
   const md5 = createHash('md5');
   const sha512 = createHash('sha512');
   return {

@@ -1,0 +1,56 @@
+import { strict as assert } from 'node:assert';
+import { createHash, randomBytes } from 'node:crypto';
+import { createThreadedContentHasher } from '../../../src/lib/threaded-hasher';
+
+const MiB = 1024 * 1024;
+
+async function hashInChunks(data: Buffer, chunkSize: number) {
+  const hasher = createThreadedContentHasher();
+  let waited = 0;
+  for (let offset = 0; offset < data.length; offset += chunkSize) {
+    const pending = hasher.update(data.subarray(offset, offset + chunkSize));
+    if (pending) {
+      waited++;
+      await pending;
+    }
+  }
+  return { digests: await hasher.digest(), waited };
+}
+
+const expected = (data: Buffer) => ({
+  md5: createHash('md5').update(data).digest('hex'),
+  sha512: createHash('sha512').update(data).digest('hex'),
+});
+
+describe('threaded content hasher', function () {
+  this.timeout(60_000);
+
+  for (const size of [0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 3 * MiB + 12345 + 8 * MiB]) {
+    it(`gives the md5 and sha512 of node's crypto for ${size} bytes fed in uneven chunks`, async () => {
+      const data = randomBytes(size);
+      const { digests } = await hashInChunks(data, 65_537);
+      assert.deepEqual(digests, expected(data));
+    });
+  }
+
+  it('makes a fast producer wait instead of queueing unbounded data for the workers', async () => {
+    const data = randomBytes(64 * MiB);
+    const { digests, waited } = await hashInChunks(data, 4 * MiB);
+    assert.deepEqual(digests, expected(data));
+    assert.ok(waited > 0, 'update returned a promise at least once');
+  });
+
+  it('keeps concurrent inputs apart', async () => {
+    const inputs = [randomBytes(9 * MiB), randomBytes(6 * MiB + 3), randomBytes(12 * MiB)];
+    const results = await Promise.all(inputs.map((d) => hashInChunks(d, 100_000)));
+    results.forEach((r, i) => assert.deepEqual(r.digests, expected(inputs[i])));
+  });
+
+  it('can be abandoned half way without hanging later inputs', async () => {
+    const abandoned = createThreadedContentHasher();
+    await abandoned.update(randomBytes(8 * MiB));
+    abandoned.destroy();
+    const data = randomBytes(5 * MiB);
+    assert.deepEqual((await hashInChunks(data, 1 * MiB)).digests, expected(data));
+  });
+});
