@@ -27,6 +27,8 @@ describe('the glint server process', function () {
       const put = await fetch(`${glint.url}/v2/images/${id}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: 'hello' });
       assert.equal(put.status, 204);
       assert.ok(existsSync(path.join(dir, 'data/images', id)), 'image data is in the filesystem store under ./data/images');
+      await fetch(`${glint.url}/healthcheck`);
+      assert.match(glint.output(), /"POST \/v2\/images" 201 \d+ [\d.]+ms req-[0-9a-f-]{36}/, 'access log line with status, size, time and request id');
     } finally {
       assert.equal(await glint.stop(), 0);
     }

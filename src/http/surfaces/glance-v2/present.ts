@@ -39,9 +39,12 @@ export function presentImage(image: Image, options: ImagePresentation): Record<s
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
   };
-  const urls = image.locations.map((l) => ({ location: l, url: options.stores.locationUrl(l.storeId, l.key) }));
-  if (options.showDirectUrl && urls.length > 0 && urls[0].url) doc.direct_url = urls[0].url;
-  if (options.showLocations) doc.locations = urls.map(({ location, url }) => ({ url: url ?? '', metadata: location.metadata }));
+  const url = (l: Image['locations'][number]) => options.stores.locationUrl(l.storeId, l.key);
+  if (options.showDirectUrl && image.locations.length > 0) {
+    const direct = url(image.locations[0]);
+    if (direct) doc.direct_url = direct;
+  }
+  if (options.showLocations) doc.locations = image.locations.map((l) => ({ url: url(l) ?? '', metadata: l.metadata }));
   if (options.stores.multiStore) {
     const ids = image.locations.map((l) => l.storeId);
     if (ids.length > 0) doc.stores = ids.join(',');
