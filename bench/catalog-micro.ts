@@ -10,7 +10,8 @@ import { seedCatalog } from './seed';
  * Catalog read paths in-process, without HTTP: seeds a temp SQLite file with the same 100,000
  * images as the list phase of `npm run bench` (bench/seed.ts), then times sequential
  * `images.get(id)` on random ids and `images.list` pages as an unauthenticated (admin) GET
- * /v2/images?limit=20 asks for them: everything scope, os_hidden = false, created_at desc, id desc.
+ * /v2/images?limit=20 asks for them: everything scope, os_hidden = false, created_at desc, id desc;
+ * then the next page, and a page after a marker in the middle of the catalog.
  *
  *   npx tsx bench/catalog-micro.ts [--images=100000] [--gets=20000] [--lists=2000] [--rounds=3]
  *
@@ -70,6 +71,18 @@ async function main(): Promise<void> {
         throw new Error('unexpected first page');
       }
       const marker = firstPage[firstPage.length - 1];
+      // a page deep into the catalog: the marker is the image in the middle of the default order
+      const [middle] = (await catalog
+        .knex('images')
+        .select('id')
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .offset(Math.floor(rows.length / 2))
+        .limit(1)) as Array<{ id: string }>;
+      const deepMarker = await catalog.images.get(middle.id);
+      if (!deepMarker) throw new Error('no middle image');
 
       // warm-up: JIT and SQLite page cache
       for (let i = 0; i < 2_000; i++) await catalog.images.get(ids[i]);
@@ -78,9 +91,11 @@ async function main(): Promise<void> {
       const get = await time(GETS, (i) => catalog.images.get(ids[i]));
       const list = await time(LISTS, () => catalog.images.list(listQuery()));
       const next = await time(LISTS, () => catalog.images.list(listQuery({ marker })));
-      console.log(`images.get(id)                 ${get.toFixed(1)} µs/op (${GETS} ops, best of ${ROUNDS})`);
-      console.log(`images.list(limit 20)          ${list.toFixed(1)} µs/op (${LISTS} ops, best of ${ROUNDS})`);
-      console.log(`images.list(limit 20, marker)  ${next.toFixed(1)} µs/op (${LISTS} ops, best of ${ROUNDS})`);
+      const deep = await time(Math.ceil(LISTS / 10), () => catalog.images.list(listQuery({ marker: deepMarker })));
+      console.log(`images.get(id)                        ${get.toFixed(1)} µs/op (${GETS} ops, best of ${ROUNDS})`);
+      console.log(`images.list(limit 20)                 ${list.toFixed(1)} µs/op (${LISTS} ops, best of ${ROUNDS})`);
+      console.log(`images.list(limit 20, marker)         ${next.toFixed(1)} µs/op (${LISTS} ops, best of ${ROUNDS})`);
+      console.log(`images.list(limit 20, middle marker)  ${deep.toFixed(1)} µs/op (${Math.ceil(LISTS / 10)} ops, best of ${ROUNDS})`);
     } finally {
       await catalog.close();
     }

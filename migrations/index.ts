@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as images from './20261122000000_images';
 import * as tasks from './20261122000100_tasks';
 import * as chunkedUploads from './20261122000200_chunked_uploads';
+import * as imageReadIndexes from './20261122000300_image_read_indexes';
 
 export interface CatalogMigration extends Knex.Migration {
   /** Recorded in knex_migrations; never rename a migration that has shipped. */
@@ -16,6 +17,7 @@ export const migrations: readonly CatalogMigration[] = [
   { name: '20261122000000_images', up: images.up, down: images.down },
   { name: '20261122000100_tasks', up: tasks.up, down: tasks.down },
   { name: '20261122000200_chunked_uploads', up: chunkedUploads.up, down: chunkedUploads.down },
+  { name: '20261122000300_image_read_indexes', up: imageReadIndexes.up, down: imageReadIndexes.down },
 ];
 
 export const migrationSource: Knex.MigrationSource<CatalogMigration> = {

@@ -5,6 +5,7 @@ import type { DatabaseConfig } from '../config/types';
 
 const MYSQL_SCHEMES = new Set(['mysql', 'mysql+pymysql', 'mysql+mysqldb', 'mariadb', 'mariadb+pymysql', 'mariadb+mysqldb']);
 const DEFAULT_MYSQL_PORT = 3306;
+const MYSQL_PREPARED_STATEMENTS = 256;
 
 /**
  * Parses a Glance-style (SQLAlchemy) connection URL:
@@ -110,8 +111,8 @@ interface MysqlConnection {
 /**
  * Builds the Knex instance for `config`. SQLite: better-sqlite3 with foreign keys on and WAL for
  * files (the parent directory is created). MySQL: a mysql2 pool in utf8mb4 whose BIGINT values come
- * back as JS numbers, with READ COMMITTED sessions so that child-table rewrites of different images
- * do not deadlock on InnoDB gap locks.
+ * back as JS numbers, with a bounded prepared-statement cache and READ COMMITTED sessions so that
+ * child-table rewrites of different images do not deadlock on InnoDB gap locks.
  */
 export function createKnex(config: DatabaseConfig): Knex {
   if (config.client === 'sqlite') {
@@ -153,6 +154,10 @@ export function createKnex(config: DatabaseConfig): Knex {
       supportBigNumbers: true,
       bigNumberStrings: false,
       decimalNumbers: true,
+      // Server-side statements that mysql2's execute() keeps per connection (least recently used
+      // closed first): enough for the catalog's read shapes, and with a full pool far below the
+      // server's max_prepared_stmt_count (16382 by default).
+      maxPreparedStatements: MYSQL_PREPARED_STATEMENTS,
     },
     pool: {
       min: 0,

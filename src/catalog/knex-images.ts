@@ -1,16 +1,25 @@
 import type { Knex } from 'knex';
 import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
-import { assembleImages, attributeColumns, LIVE_LOCATION, type ImageRow } from './image-rows';
-import { buildImageListQuery } from './image-list-query';
+import { attributeColumns, imageByIdStatement, LIVE_LOCATION, loadImages, type ImageRow } from './image-rows';
+import { imageListStatement } from './image-list-query';
 import type { ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from './repository';
 import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
+import { createStatementRunner, type StatementRunner } from './statements';
 
 /** markDeleted gives up after this many rounds lost to concurrent edits of the same image. */
 const DELETE_ATTEMPTS = 10;
 
+/**
+ * Writes go through knex's query builder inside knex transactions; reads (get, list and the image
+ * a write returns) go through prepared statements (see statements.ts).
+ */
 export class KnexImageRepository implements ImageRepository {
-  constructor(private readonly knex: Knex) {}
+  private readonly runner: StatementRunner;
+
+  constructor(private readonly knex: Knex) {
+    this.runner = createStatementRunner(knex);
+  }
 
   async create(image: NewImage): Promise<Image> {
     const createdAt = (image.createdAt ?? new Date()).getTime();
@@ -43,7 +52,7 @@ export class KnexImageRepository implements ImageRepository {
         await trx('images').insert(row);
         await setProperties(trx, image.id, image.properties);
         await insertTags(trx, image.id, image.tags);
-        return requireImage(await loadImage(trx, image.id, true), image.id);
+        return requireImage(await this.load(trx, image.id, true), image.id);
       });
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -54,13 +63,12 @@ export class KnexImageRepository implements ImageRepository {
   }
 
   get(id: string, options?: { includeDeleted?: boolean }): Promise<Image | null> {
-    return loadImage(this.knex, id, options?.includeDeleted ?? false);
+    return this.load(this.knex, id, options?.includeDeleted ?? false);
   }
 
   async list(query: ImageListQuery): Promise<Image[]> {
     if (query.limit <= 0) return [];
-    const rows: ImageRow[] = await buildImageListQuery(this.knex, query);
-    return assembleImages(this.knex, rows);
+    return loadImages(this.runner, this.knex, imageListStatement(query));
   }
 
   update(id: string, changes: ImageChanges, condition?: UpdateCondition): Promise<Image | null> {
@@ -101,7 +109,7 @@ export class KnexImageRepository implements ImageRepository {
           })),
         );
       }
-      return requireImage(await loadImage(trx, id, false), id);
+      return requireImage(await this.load(trx, id, false), id);
     });
   }
 
@@ -130,6 +138,11 @@ export class KnexImageRepository implements ImageRepository {
       if (deleted) return before;
     }
     throw new GlintError('IMAGE_UPDATE_CONFLICT', `Image ${id} kept changing while it was being deleted; try again.`);
+  }
+
+  private async load(db: Knex | Knex.Transaction, id: string, includeDeleted: boolean): Promise<Image | null> {
+    const [image] = await loadImages(this.runner, db, imageByIdStatement(id, includeDeleted));
+    return image ?? null;
   }
 
   async storageUsage(owner: string, excludeImageId?: string): Promise<number> {
@@ -161,14 +174,6 @@ function conditionHolds(image: Image, condition: UpdateCondition | undefined): b
     if (!statuses.includes(image.status)) return false;
   }
   return condition?.revision === undefined || condition.revision === image.revision;
-}
-
-async function loadImage(db: Knex | Knex.Transaction, id: string, includeDeleted: boolean): Promise<Image | null> {
-  const query = db<ImageRow>('images').select('*').where('id', id);
-  if (!includeDeleted) query.where('deleted', false);
-  const rows: ImageRow[] = await query;
-  const [image] = await assembleImages(db, rows);
-  return image ?? null;
 }
 
 function requireImage(image: Image | null, id: string): Image {

@@ -164,6 +164,33 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       await rejectsWith(catalog.images.create(newImage({ id: image.id })), 'IMAGE_ID_IN_USE');
     });
 
+    it('never reads the uncommitted writes of a transaction in flight', async () => {
+      const image = await catalog.images.create(newImage({ name: 'committed', tags: ['kept'], properties: { p: 'kept' } }));
+      let rollBack!: () => void;
+      const rolledBack = new Promise<void>((resolve) => (rollBack = resolve));
+      let wrote!: () => void;
+      const written = new Promise<void>((resolve) => (wrote = resolve));
+      const transaction = catalog.knex
+        .transaction(async (trx) => {
+          await trx('images').where('id', image.id).update({ name: 'uncommitted', revision: 99 });
+          await trx('image_tags').where('image_id', image.id).delete();
+          await trx('image_properties').where('image_id', image.id).update({ value: 'uncommitted' });
+          wrote();
+          await rolledBack;
+          throw new Error('roll back');
+        })
+        .catch(() => undefined);
+      await written;
+      // Started while the transaction is open; they may wait for it (SQLite) but not see inside it.
+      const reads = Promise.all([catalog.images.get(image.id), catalog.images.list(listQuery({ filters: [{ column: 'id', op: 'eq', value: image.id }] }))]);
+      await sleep(20);
+      rollBack();
+      await transaction;
+      const [fetched, listed] = await reads;
+      assert.deepEqual(fetched, image);
+      assert.deepEqual(listed, [image]);
+    });
+
     it('lets exactly one of several concurrent creates of one id succeed', async () => {
       const id = crypto.randomUUID();
       const outcomes = await Promise.allSettled(
