@@ -72,13 +72,12 @@ async function main(): Promise<number> {
 }
 
 if (process.env.GLINT_RSS_PUT_CHILD === '1') {
+  // exits explicitly: an idle hash worker must not keep the measurement running
   main().then(
-    (code) => {
-      process.exitCode = code;
-    },
+    (code) => process.exit(code),
     (err: unknown) => {
       console.error(err);
-      process.exitCode = 1;
+      process.exit(1);
     },
   );
 } else {

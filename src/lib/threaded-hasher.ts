@@ -54,14 +54,13 @@ class HashWorker {
   private ensure(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    // Idle workers must not keep a process alive; an upload in progress keeps it alive anyway.
-    worker.unref();
     worker.on('message', (m: { op: 'ack' | 'digest'; id: number; slot?: number; hex?: string | null }) => {
       const session = this.sessions.get(m.id);
       if (!session) return;
       if (m.op === 'ack') session.onAck(m.slot ?? -1);
       else {
         this.sessions.delete(m.id);
+        this.updateReference();
         session.onDigest(m.hex ?? null);
       }
     });
@@ -75,12 +74,21 @@ class HashWorker {
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`hash worker exited with code ${code}`)));
     this.worker = worker;
+    this.updateReference();
     return worker;
   }
 
   start(id: number, algorithm: Algorithm, slots: SharedArrayBuffer[], listener: SessionListener): void {
     this.sessions.set(id, listener);
     this.ensure().postMessage({ op: 'start', id, algorithm, slots });
+    this.updateReference();
+  }
+
+  /** A worker with sessions keeps the process alive; an idle one must not. */
+  private updateReference(): void {
+    if (!this.worker) return;
+    if (this.sessions.size > 0) this.worker.ref();
+    else this.worker.unref();
   }
 
   data(id: number, slot: number, length: number): void {
@@ -93,6 +101,7 @@ class HashWorker {
 
   abort(id: number): void {
     if (this.sessions.delete(id)) this.worker?.postMessage({ op: 'abort', id });
+    this.updateReference();
   }
 }
 

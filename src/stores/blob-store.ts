@@ -27,7 +27,8 @@ export interface BlobStore {
   /**
    * Opens `key` for reading. `range` is inclusive on both ends and must lie within the object
    * (callers resolve ranges against `stat` or the catalog's size first). Rejects with
-   * StoreError `not_found` when the key does not exist.
+   * StoreError `not_found` when the key does not exist. The caller reads `body` to its end or
+   * destroys it: until then the driver may hold a file descriptor or a connection for it.
    */
   get(key: string, range?: ByteRange): Promise<BlobReadResult>;
 

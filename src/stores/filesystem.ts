@@ -1,21 +1,40 @@
 import { randomUUID } from 'node:crypto';
+import { close as closeFd, createReadStream, fstat as fstatFd, open as openFd, read as readFd, type Stats } from 'node:fs';
 import { mkdir, open, opendir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FilesystemStoreConfig } from '../config/types';
 import { abortedError, pipeMeasured } from '../lib/measure';
 import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type ByteRange, type PutOptions, type PutResult } from './blob-store';
+import { FileSink } from './file-sink';
 
 /** Uploads in progress live here under random names; never listed, never a valid key. */
 const TEMP_DIR = '.tmp';
 /** Commit retries when a concurrent delete prunes the parent directory between mkdir and rename. */
 const RENAME_ATTEMPTS = 3;
 
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/**
+ * Reads up to this many bytes (a range, or a whole small object) are served by one positional read
+ * into one buffer: no read stream, no second trip through the threadpool.
+ */
+export const SMALL_READ_BYTES = 256 * KiB;
+/**
+ * Larger reads go in chunks of at least this size whatever `filesystem_store_chunk_size` says:
+ * every chunk costs a threadpool round trip and a socket write, and at Glance's 64 KiB default
+ * those dominate a download.
+ */
+export const MIN_STREAM_CHUNK_BYTES = MiB;
+
 type FsOperation = 'put' | 'get' | 'stat' | 'delete' | 'list';
 
 /**
  * Objects are plain files at `<dataDir>/<key>`, the layout Glance's filesystem store uses for
- * `<datadir>/<image id>`. A put writes `<dataDir>/.tmp/<random>`, fsyncs it and renames it over the key.
+ * `<datadir>/<image id>`. A put writes `<dataDir>/.tmp/<random>` through a FileSink (batched
+ * positional writes, periodic fdatasync), fsyncs it and renames it over the key. A read of up to
+ * SMALL_READ_BYTES is one positional read returned as a one-chunk stream; larger reads stream in
+ * chunks of at least MIN_STREAM_CHUNK_BYTES.
  */
 export class FilesystemStore implements BlobStore {
   readonly id: string;
@@ -38,6 +57,7 @@ export class FilesystemStore implements BlobStore {
     if (options.signal?.aborted) throw abortedError(this.id);
     const tempPath = join(this.tempDir, randomUUID());
     let handle: FileHandle | undefined;
+    let sink: FileSink | undefined;
     let committed = false;
     try {
       await mkdir(this.tempDir, { recursive: true }).catch((err: unknown) => {
@@ -46,10 +66,8 @@ export class FilesystemStore implements BlobStore {
       handle = await open(tempPath, 'wx', 0o644).catch((err: unknown) => {
         throw this.fsError(err, 'put', key);
       });
-      const result = await pipeMeasured(source, new FileSink(handle, (err) => this.fsError(err, 'put', key)), {
-        ...options,
-        storeId: this.id,
-      });
+      sink = new FileSink(handle, (err) => this.fsError(err, 'put', key));
+      const result = await pipeMeasured(source, sink, { ...options, storeId: this.id });
       await handle.close();
       handle = undefined;
       await this.commit(tempPath, target, key);
@@ -57,6 +75,8 @@ export class FilesystemStore implements BlobStore {
       await syncDirectory(dirname(target));
       return result;
     } finally {
+      // a failed pipeline does not wait for the sink's writes; they must be over before the unlink
+      await sink?.settled();
       await handle?.close().catch(() => undefined);
       if (!committed) await rm(tempPath, { force: true }).catch(() => undefined);
     }
@@ -64,20 +84,34 @@ export class FilesystemStore implements BlobStore {
 
   async get(key: string, range?: ByteRange): Promise<BlobReadResult> {
     const path = this.pathOf(key);
-    const handle = await open(path, 'r').catch((err: unknown) => {
+    // plain descriptors, not FileHandles: a small range read is four threadpool trips and the
+    // promise API adds bookkeeping to each
+    const fd = await fsCall<number>((done) => openFd(path, 'r', done)).catch((err: unknown) => {
       throw this.fsError(err, 'get', key);
     });
     let handedOver = false;
     try {
-      const info = await handle.stat();
+      const info = await fsCall<Stats>((done) => fstatFd(fd, done)).catch((err: unknown) => {
+        throw this.fsError(err, 'get', key);
+      });
       if (!info.isFile()) throw this.notFound(key);
       const totalSize = info.size;
       if (range !== undefined) checkRange(range, totalSize);
-      const body = handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: this.chunkSize });
+      const start = range?.start ?? 0;
+      const length = range ? range.end - range.start + 1 : totalSize;
+      if (length <= SMALL_READ_BYTES) {
+        const data = await readExactly(fd, start, length).catch((err: unknown) => {
+          throw this.fsError(err, 'get', key);
+        });
+        return { body: oneChunk(data), length, totalSize };
+      }
+      const body = createReadStream('', { fd, start, end: start + length - 1, highWaterMark: this.streamChunkSize() });
+      closeIfAbandoned(body, fd);
       handedOver = true;
-      return { body, length: range ? range.end - range.start + 1 : totalSize, totalSize };
+      return { body, length, totalSize };
     } finally {
-      if (!handedOver) await handle.close().catch(() => undefined);
+      // nobody waits for the close of a descriptor that was only read
+      if (!handedOver) closeFd(fd, () => undefined);
     }
   }
 
@@ -111,6 +145,10 @@ export class FilesystemStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
+
+  private streamChunkSize(): number {
+    return Math.max(this.chunkSize, MIN_STREAM_CHUNK_BYTES);
+  }
 
   private pathOf(key: string): string {
     assertValidKey(key, this.id);
@@ -185,39 +223,44 @@ export class FilesystemStore implements BlobStore {
   }
 }
 
-/**
- * Writes into an open temp file and fsyncs it on end. Errors leave it already mapped to StoreError,
- * so a failed put can tell the store's own failures from the source's.
- */
-class FileSink extends Writable {
-  constructor(
-    private readonly handle: FileHandle,
-    private readonly mapError: (err: unknown) => StoreError,
-  ) {
-    super();
+/** Reads exactly `length` bytes at `position`; fails when the file ends first. */
+async function readExactly(fd: number, position: number, length: number): Promise<Buffer> {
+  const data = Buffer.allocUnsafe(length);
+  let offset = 0;
+  while (offset < length) {
+    const bytesRead = await fsCall<number>((done) => readFd(fd, data, offset, length - offset, position + offset, done));
+    if (bytesRead === 0) throw new Error(`file ended after ${offset} of ${length} bytes at ${position}: truncated while read`);
+    offset += bytesRead;
   }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    writeFully(this.handle, chunk).then(
-      () => callback(),
-      (err: unknown) => callback(this.mapError(err)),
-    );
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.handle.sync().then(
-      () => callback(),
-      (err: unknown) => callback(this.mapError(err)),
-    );
-  }
+  return data;
 }
 
-async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
-  }
+/** A stream that delivers `data` as its only chunk. */
+function oneChunk(data: Buffer): Readable {
+  const body = new Readable({ read() {} });
+  if (data.length > 0) body.push(data);
+  body.push(null);
+  return body;
+}
+
+/**
+ * A read stream closes its descriptor when it ends, fails or is destroyed. One dropped by its reader
+ * without that would keep the descriptor (and a deleted file's space) forever; a FileHandle would
+ * close on garbage collection, and this gives the plain descriptor the same safety net.
+ */
+const abandonedReads = new FinalizationRegistry<number>((fd) => closeFd(fd, () => undefined));
+
+function closeIfAbandoned(body: Readable, fd: number): void {
+  abandonedReads.register(body, fd, body);
+  // from here on the number may belong to another file
+  body.once('close', () => abandonedReads.unregister(body));
+}
+
+/** Promise around a callback-style fs call. */
+function fsCall<T>(call: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    call((err, value) => (err ? reject(err) : resolvePromise(value)));
+  });
 }
 
 /** Makes a rename durable. Best effort: the object is already committed when this runs. */

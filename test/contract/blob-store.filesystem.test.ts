@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { FilesystemStoreConfig } from '../../src/config/types';
 import { isStoreError } from '../../src/stores/blob-store';
-import { FilesystemStore } from '../../src/stores/filesystem';
+import { DEFAULT_FILE_SINK_LIMITS } from '../../src/stores/file-sink';
+import { FilesystemStore, MIN_STREAM_CHUNK_BYTES, SMALL_READ_BYTES } from '../../src/stores/filesystem';
 import { blobStoreContract, type StoreUnderTest } from './blob-store.suite';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
 function configFor(dataDir: string, overrides: Partial<FilesystemStoreConfig> = {}): FilesystemStoreConfig {
   return { id: 'file', type: 'file', description: null, dataDir, chunkSize: 64 * 1024, ...overrides };
@@ -25,6 +34,46 @@ async function filesystemFixture(): Promise<StoreUnderTest & { dataDir: string; 
     leftovers: () => tempFiles(dataDir),
     cleanup: () => rm(dataDir, { recursive: true, force: true }),
   };
+}
+
+async function collect(body: Readable): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return chunks;
+}
+
+async function chunkSizes(body: Readable): Promise<number[]> {
+  return (await collect(body)).map((chunk) => chunk.length);
+}
+
+const run = promisify(execFile);
+
+async function hasPrlimit(): Promise<boolean> {
+  return run('prlimit', ['--version']).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Runs a put of `size` bytes in a child process whose files may not grow past `limit` bytes
+ * (RLIMIT_FSIZE; SIGXFSZ ignored), so a write fails with EFBIG halfway: a real disk failure in
+ * the middle of the upload. Resolves with the StoreError's kind and message.
+ */
+async function putUnderFileSizeLimit(dataDir: string, limit: number, size: number): Promise<{ kind: string; message: string }> {
+  const child = `
+    process.on('SIGXFSZ', () => {});
+    const { Readable } = require('node:stream');
+    const { FilesystemStore } = require(${JSON.stringify(join(__dirname, '../../src/stores/filesystem.ts'))});
+    const store = new FilesystemStore({ id: 'file', type: 'file', description: null, dataDir: process.argv[1], chunkSize: 65536 });
+    let left = Number(process.argv[2]);
+    const source = new Readable({ read() { const n = Math.min(65536, left); left -= n; this.push(n > 0 ? Buffer.alloc(n, 1) : null); } });
+    store.put('limited', source).then(
+      () => { console.log(JSON.stringify({ kind: 'none', message: 'put succeeded' })); process.exit(0); },
+      (err) => { console.log(JSON.stringify({ kind: err.kind ?? err.name, message: err.message })); process.exit(0); },
+    );`;
+  const { stdout } = await run('prlimit', [`--fsize=${limit}`, process.execPath, '--require', require.resolve('tsx/cjs'), '-e', child, dataDir, String(size)]);
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { kind: string; message: string };
 }
 
 describe('FilesystemStore', function () {
@@ -59,12 +108,114 @@ describe('FilesystemStore', function () {
       assert.equal(await readFile(join(dataDir, 'first'), 'utf8'), 'x');
     });
 
-    it('reads in chunks of the configured chunk size', async function () {
-      const store = new FilesystemStore(configFor(fixture.dataDir, { chunkSize: 4096 }));
-      await store.put('chunked', Readable.from([Buffer.alloc(20_000, 1)]));
-      const sizes: number[] = [];
-      for await (const chunk of (await store.get('chunked')).body) sizes.push((chunk as Buffer).length);
-      assert.deepEqual(sizes, [4096, 4096, 4096, 4096, 3616]);
+    it('streams reads above the small-read limit in chunks of at least 1 MiB, or the configured size when larger', async function () {
+      const data = randomBytes(3 * MiB + 5);
+      await fixture.store.put('chunked', Readable.from([data]));
+      const read = await fixture.store.get('chunked');
+      assert.deepEqual(await chunkSizes(read.body), [MiB, MiB, MiB, 5]);
+      const larger = new FilesystemStore(configFor(fixture.dataDir, { chunkSize: 2 * MiB }));
+      assert.deepEqual(await chunkSizes((await larger.get('chunked')).body), [2 * MiB, MiB + 5]);
+      const ranged = await larger.get('chunked', { start: 10, end: SMALL_READ_BYTES + 10 });
+      assert.deepEqual(await chunkSizes(ranged.body), [SMALL_READ_BYTES + 1]);
+      assert.equal(MIN_STREAM_CHUNK_BYTES, MiB);
+    });
+
+    it('serves reads up to the small-read limit as one chunk, exact at the first and last byte', async function () {
+      const { store } = fixture;
+      const data = randomBytes(2 * SMALL_READ_BYTES + 3);
+      const last = data.length - 1;
+      await store.put('small-reads', Readable.from([data]));
+      const cases: [number, number][] = [
+        [0, 0],
+        [last, last],
+        [0, 4095],
+        [last - 4095, last],
+        [0, SMALL_READ_BYTES - 1],
+        [last - SMALL_READ_BYTES + 1, last],
+        [SMALL_READ_BYTES, SMALL_READ_BYTES],
+      ];
+      for (const [start, end] of cases) {
+        const read = await store.get('small-reads', { start, end });
+        assert.equal(read.length, end - start + 1);
+        assert.equal(read.totalSize, data.length);
+        const received = await collect(read.body);
+        assert.equal(received.length, 1, `chunks of ${start}-${end}`);
+        assert.ok(received[0].equals(data.subarray(start, end + 1)), `bytes ${start}-${end} differ`);
+      }
+      await assert.rejects(store.get('small-reads', { start: last, end: last + 1 }), RangeError);
+
+      const exact = data.subarray(0, SMALL_READ_BYTES);
+      await store.put('exactly-small', Readable.from([exact]));
+      const whole = await store.get('exactly-small');
+      assert.deepEqual([whole.length, whole.totalSize], [SMALL_READ_BYTES, SMALL_READ_BYTES]);
+      const chunks = await collect(whole.body);
+      assert.equal(chunks.length, 1);
+      assert.ok(chunks[0].equals(exact));
+
+      await store.put('empty', Readable.from([]));
+      const empty = await store.get('empty');
+      assert.deepEqual([empty.length, empty.totalSize, (await collect(empty.body)).length], [0, 0, 0]);
+      for (const key of ['small-reads', 'exactly-small', 'empty']) await store.delete(key);
+    });
+
+    it('closes the descriptor of a streamed read that its reader dropped unread', async function () {
+      const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+      if (!(await fds().catch(() => 0))) this.skip();
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const { store } = fixture;
+      await store.put('dropped', Readable.from([Buffer.alloc(SMALL_READ_BYTES + 1)]));
+      const before = await fds();
+      await (async () => {
+        const read = await store.get('dropped');
+        assert.equal(read.length, SMALL_READ_BYTES + 1);
+      })();
+      assert.equal(await fds(), before + 1);
+      for (let i = 0; i < 20 && (await fds()) > before; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(await fds(), before);
+      await store.delete('dropped');
+    });
+
+    it('stores a source of many small chunks (batches of more buffers than one writev takes)', async function () {
+      const { store } = fixture;
+      const data = randomBytes(5 * MiB + 77);
+      const chunks: Buffer[] = [];
+      for (let offset = 0; offset < data.length; offset += 512) chunks.push(data.subarray(offset, offset + 512));
+      const result = await store.put('many-chunks', Readable.from(chunks));
+      assert.equal(result.size, data.length);
+      assert.ok((await readFile(join(fixture.dataDir, 'many-chunks'))).equals(data));
+      await store.delete('many-chunks');
+    });
+
+    it('leaves nothing when the source fails in the middle of a write batch', async function () {
+      const { store, dataDir } = fixture;
+      const original = randomBytes(100 * KiB);
+      await store.put('batched', Readable.from([original]));
+      const batch = DEFAULT_FILE_SINK_LIMITS.batchBytes;
+      const failure = new Error('source broke');
+      const source = Readable.from(
+        (async function* () {
+          for (let sent = 0; sent < 2 * batch + batch / 2; sent += 64 * KiB) yield randomBytes(64 * KiB);
+          throw failure;
+        })(),
+      );
+      await assert.rejects(store.put('batched', source), (err) => err === failure);
+      assert.deepEqual(await tempFiles(dataDir), []);
+      assert.ok((await readFile(join(dataDir, 'batched'))).equals(original), 'the previous object changed');
+    });
+
+    it('leaves nothing when a disk write fails in the middle of the upload (file size limit)', async function () {
+      if (!(await hasPrlimit())) this.skip();
+      this.timeout(60_000);
+      const { dataDir } = fixture;
+      const outcome = await putUnderFileSizeLimit(dataDir, 3 * MiB + 512 * KiB, 12 * MiB);
+      assert.equal(outcome.kind, 'unavailable', JSON.stringify(outcome));
+      assert.match(outcome.message, /EFBIG/);
+      assert.deepEqual(await tempFiles(dataDir), []);
+      assert.deepEqual((await readdir(dataDir)).filter((name) => name !== '.tmp'), []);
     });
 
     it('reserves the temp folder: .tmp keys are invalid', async function () {

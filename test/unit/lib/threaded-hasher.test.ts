@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
 import { createThreadedContentHasher } from '../../../src/lib/threaded-hasher';
 
 const MiB = 1024 * 1024;
@@ -52,5 +54,14 @@ describe('threaded content hasher', function () {
     abandoned.destroy();
     const data = randomBytes(5 * MiB);
     assert.deepEqual((await hashInChunks(data, 1 * MiB)).digests, expected(data));
+  });
+
+  it('keeps a process alive while hashing and lets it exit once done', async () => {
+    const script = `const { createThreadedContentHasher } = require(${JSON.stringify(path.resolve(__dirname, '../../../src/lib/threaded-hasher'))});
+      (async () => { const h = createThreadedContentHasher(); await h.update(Buffer.alloc(5 * 1024 * 1024)); console.log((await h.digest()).md5); })();`;
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    assert.equal(output.trim(), createHash('md5').update(Buffer.alloc(5 * 1024 * 1024)).digest('hex'));
   });
 });
