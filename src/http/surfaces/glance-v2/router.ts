@@ -49,17 +49,9 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   router.get('/v2/images', async (ctx) => {
     const params = ctx.query as QueryParams;
     const page = await services.images.listImages(who(ctx), parseListQuery(params));
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(params)) {
-      if (key === 'marker' || value === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) query.append(key, v);
-    }
-    const first = query.toString() ? `/v2/images?${query}` : '/v2/images';
-    const body: Record<string, unknown> = { images: page.images.map(present), first, schema: '/v2/schemas/images' };
-    if (page.mayHaveMore) {
-      query.append('marker', page.images[page.images.length - 1].id);
-      body.next = `/v2/images?${query}`;
-    }
+    const links = pageLinks('/v2/images', params, page.mayHaveMore ? page.images[page.images.length - 1].id : null);
+    const body: Record<string, unknown> = { images: page.images.map(present), first: links.first, schema: '/v2/schemas/images' };
+    if (links.next) body.next = links.next;
     json(ctx, 200, body);
   });
 
@@ -262,20 +254,9 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
       sortKey: one('sort_key'),
       sortDir: one('sort_dir'),
     });
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(q)) {
-      if (key === 'marker' || value === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) query.append(key, v);
-    }
-    const body: Record<string, unknown> = {
-      tasks: page.tasks.map(presentTask),
-      first: query.toString() ? `/v2/tasks?${query}` : '/v2/tasks',
-      schema: '/v2/schemas/tasks',
-    };
-    if (page.mayHaveMore) {
-      query.append('marker', page.tasks[page.tasks.length - 1].id);
-      body.next = `/v2/tasks?${query}`;
-    }
+    const links = pageLinks('/v2/tasks', q, page.mayHaveMore ? page.tasks[page.tasks.length - 1].id : null);
+    const body: Record<string, unknown> = { tasks: page.tasks.map(presentTask), first: links.first, schema: '/v2/schemas/tasks' };
+    if (links.next) body.next = links.next;
     json(ctx, 200, body);
   });
   router.post('/v2/tasks', async (ctx) => {
@@ -290,6 +271,22 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   });
 
   return router;
+}
+
+/**
+ * `first` and `next` links of a paged list (spec §7): root-relative, the request's query without
+ * `marker`, every repeated value kept; `next` adds the last id as marker when another page may follow.
+ */
+function pageLinks(path: string, params: QueryParams, lastId: string | null): { first: string; next?: string } {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (key === 'marker' || value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) query.append(key, v);
+  }
+  const first = query.toString() ? `${path}?${query}` : path;
+  if (lastId === null) return { first };
+  query.append('marker', lastId);
+  return { first, next: `${path}?${query}` };
 }
 
 /**
