@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort, memoryOf, run, startService, waitForHttp, type Service } from './proc';
+import { freePort, treeMemoryOf, run, startService, waitForHttp, type Service } from './proc';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 const MAIN = join(REPO_ROOT, 'dist/src/main.js');
@@ -41,14 +41,19 @@ export interface GlintOptions {
   database?: string;
   /** Write a V8 CPU profile into this directory when the process exits. */
   cpuProfileDir?: string;
+  /** [DEFAULT] workers; glint's default (one per CPU) when absent. */
+  workers?: number;
 }
 
 export interface Glint {
   url: string;
   pid: number;
   service: Service;
-  /** VmHWM (peak RSS since start) and VmRSS, bytes. */
-  memory(): { hwm: number; rss: number };
+  /**
+   * VmHWM (peak RSS since start) and VmRSS of the largest glint process (the primary or one of
+   * its workers), and the VmRSS sum over all of them; bytes.
+   */
+  memory(): { hwm: number; rss: number; totalRss: number; processes: number };
   stop(): Promise<void>;
 }
 
@@ -78,7 +83,7 @@ export async function startGlint(options: GlintOptions): Promise<Glint> {
   const conf = join(options.dir, 'glint.conf');
   writeFileSync(
     conf,
-    ['[DEFAULT]', 'bind_host = 127.0.0.1', `bind_port = ${port}`, '', '[database]', `connection = sqlite:///${database}`, '', '[glance_store]', ...storeLines, ''].join('\n'),
+    ['[DEFAULT]', 'bind_host = 127.0.0.1', `bind_port = ${port}`, ...(options.workers === undefined ? [] : [`workers = ${options.workers}`]), '', '[database]', `connection = sqlite:///${database}`, '', '[glance_store]', ...storeLines, ''].join('\n'),
   );
   const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
   if (options.cpuProfileDir) mkdirSync(options.cpuProfileDir, { recursive: true });
@@ -97,7 +102,7 @@ export async function startGlint(options: GlintOptions): Promise<Glint> {
     url,
     pid,
     service,
-    memory: () => memoryOf(pid),
+    memory: () => treeMemoryOf(pid),
     // SIGTERM: glint drains and exits through process.exit, which is when --cpu-prof writes
     stop: () => service.stop(30_000),
   };

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
@@ -175,15 +175,62 @@ export function memoryOf(pid: number): { hwm: number; rss: number } {
   return { hwm: field('VmHWM'), rss: field('VmRSS') };
 }
 
+/** `pid` and its live descendants (glint with `workers` ≥ 1 is a primary and its workers). */
+export function processTree(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${tree[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${tree[i]}/task/${task}/children`, 'utf8').split(' ')) {
+          if (child.trim() !== '') tree.push(Number(child));
+        }
+      } catch {
+        // task gone
+      }
+    }
+  }
+  return tree;
+}
+
+/**
+ * Memory of a process tree: `hwm` and `rss` are the largest single process's (each process is
+ * the unit that serves a request), `totalRss` the sum over all of them.
+ */
+export function treeMemoryOf(pid: number): { hwm: number; rss: number; totalRss: number; processes: number } {
+  let hwm = 0;
+  let rss = 0;
+  let totalRss = 0;
+  let processes = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const memory = memoryOf(member);
+      hwm = Math.max(hwm, memory.hwm);
+      rss = Math.max(rss, memory.rss);
+      totalRss += memory.rss;
+      processes += 1;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { hwm, rss, totalRss, processes };
+}
+
 /**
  * Samples VmRSS every `intervalMs` as a second opinion beside VmHWM (which the kernel keeps
- * exactly, but from process start). `stop()` returns the largest value seen.
+ * exactly, but from process start). `stop()` returns the largest value seen in any process of
+ * the tree.
  */
 export function sampleRss(pid: number, intervalMs = 50): { stop(): number } {
   let peak = 0;
   const tick = () => {
     try {
-      peak = Math.max(peak, memoryOf(pid).rss);
+      peak = Math.max(peak, treeMemoryOf(pid).rss);
     } catch {
       // process gone
     }

@@ -308,7 +308,9 @@ async function guarded(ctx: Context, name: string, work: () => Promise<void>): P
 /** Starts a glint for `work` and always stops it; the glint log is attached to any failure. */
 async function withGlint<T>(ctx: Context, name: string, store: GlintStore, work: (glint: Glint) => Promise<T>, database?: string): Promise<T> {
   const dir = join(ctx.tmp, `glint-${name}`);
-  const glint = await startGlint({ dir, store, database, cpuProfileDir: ctx.profileDir ? join(ctx.profileDir, name) : undefined });
+  // Profiles: one process, so that one profile holds the whole scenario.
+  const profileDir = ctx.profileDir ? join(ctx.profileDir, name) : undefined;
+  const glint = await startGlint({ dir, store, database, cpuProfileDir: profileDir, workers: profileDir ? 0 : undefined });
   const window = { fromUs: monotonicUs(), toUs: Infinity };
   try {
     return await work(glint);
@@ -468,7 +470,8 @@ async function fileStorePhases(ctx: Context): Promise<void> {
         await getRuns(ctx, glint, keepId, { nginx: ctx.nginx, glance: ctx.glance, glanceId });
         m.rss.smallSampled.push(sampler.stop() / MB);
         m.rss.small.push(glint.memory().hwm / MB);
-        log(`  peak RSS (VmHWM) ${(glint.memory().hwm / MB).toFixed(1)} MB`);
+        const memory = glint.memory();
+        log(`  peak RSS (VmHWM) ${(memory.hwm / MB).toFixed(1)} MB in the largest of ${memory.processes} glint processes; now ${(memory.totalRss / MB).toFixed(1)} MB in all`);
         for (const id of glintIds.slice(0, -1)) await deleteImage(glint.url, id);
         if (ctx.glance) for (const id of glanceIds.slice(0, -1)) await deleteImage(ctx.glance.url, id).catch(() => undefined);
       }, database),

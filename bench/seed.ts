@@ -92,7 +92,9 @@ export async function seedCatalog(databaseFile: string, count: number): Promise<
           for (let i = from; i < to; i++) {
             const id = randomUUID();
             const time = baseTime + i * 1000;
-            insertImage({ ...template, id, name: `bench-${i}`, owner: `bench-project-${i % 50}`, visibility: visibilities[i % visibilities.length], created_at: time, updated_at: time });
+            // images.children names the location's object key, which is the image id here
+            const children = typeof template.children === 'string' ? template.children.replaceAll(templateId, id) : template.children;
+            insertImage({ ...template, id, name: `bench-${i}`, owner: `bench-project-${i % 50}`, visibility: visibilities[i % visibilities.length], created_at: time, updated_at: time, children });
             for (const child of insertChild) {
               for (const row of child.rows) child.insert({ ...row, image_id: id, ...('object_key' in row ? { object_key: id } : {}) });
             }

@@ -26,6 +26,8 @@ export interface GlintApp {
 export interface BuildOptions {
   logger?: Logger;
   accessLog?: NodeJS.WritableStream | null;
+  /** Apply the catalog migrations first (default true). */
+  migrate?: boolean;
   /** Run the background task worker (default true). */
   startWorkers?: boolean;
   /** Authenticator for the keystone flavour (default: KeystoneAuthenticator from [keystone_authtoken]). */
@@ -36,7 +38,7 @@ export interface BuildOptions {
 export async function buildApp(config: GlintConfig, options: BuildOptions = {}): Promise<GlintApp> {
   const logger = options.logger ?? createLogger();
   const catalog = await KnexCatalog.open(config.database);
-  await catalog.migrate();
+  if (options.migrate !== false) await catalog.migrate();
   const stores = new StoreRegistry(config.stores);
 
   const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });

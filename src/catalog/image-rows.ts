@@ -36,6 +36,8 @@ export interface ImageRow {
   deleted_at: DbInteger | null;
   deleted: DbBoolean;
   revision: DbInteger;
+  /** See childrenDocument. */
+  children: string | null;
 }
 
 /** Status of a location row that still holds the image's data. */
@@ -92,10 +94,44 @@ export const IMAGE_SELECT = [
   .map((column) => '`images`.`' + column + '`')
   .join(', ');
 
-interface Children {
-  properties: Array<[string, string]>;
+export interface Children {
+  properties: Record<string, string>;
   tags: string[];
   locations: ImageLocation[];
+}
+
+/** Position of `images`.`children` in the rows loadImages reads: right after IMAGE_SELECT. */
+const CHILDREN_COLUMN = 20;
+const IMAGE_SELECT_WITH_CHILDREN = IMAGE_SELECT + ', `images`.`children`';
+
+/**
+ * The images.children document (see its migration): {"p": {name: value}, "t": [tag],
+ * "l": [[store_id, object_key, metadata, created_at ms]]}, properties by name, tags by value,
+ * locations in the order they were added — the order loadChildren reads them in.
+ */
+interface ChildrenDocument {
+  p: Record<string, string>;
+  t: string[];
+  l: Array<[string, string, Record<string, unknown>, number]>;
+}
+
+export function childrenDocument(children: Children | undefined): string {
+  const document: ChildrenDocument = {
+    p: children?.properties ?? {},
+    t: children?.tags ?? [],
+    l: (children?.locations ?? []).map((location) => [location.storeId, location.key, location.metadata, location.createdAt.getTime()]),
+  };
+  return JSON.stringify(document);
+}
+
+function childrenFromDocument(text: string): Children {
+  // JSON.parse defines keys as own properties, so a property called "__proto__" stays one.
+  const document = JSON.parse(text) as ChildrenDocument;
+  return {
+    properties: document.p,
+    tags: document.t,
+    locations: document.l.map(([storeId, key, metadata, createdAt]) => ({ storeId, key, metadata, createdAt: new Date(createdAt) })),
+  };
 }
 
 function imageFromRow(row: Row, children: Children | undefined): Image {
@@ -120,31 +156,45 @@ function imageFromRow(row: Row, children: Children | undefined): Image {
     updatedAt: toDate(row[17] as DbInteger),
     deletedAt: toNullableDate(row[18] as DbInteger | null),
     revision: toNumber(row[19] as DbInteger),
-    // fromEntries, not assignment: a property may be called "__proto__".
-    properties: Object.fromEntries(children?.properties ?? []),
+    properties: children?.properties ?? {},
     tags: children?.tags ?? [],
     locations: children?.locations ?? [],
   };
 }
 
-const IMAGE_BY_ID = 'SELECT ' + IMAGE_SELECT + ' FROM `images` WHERE `images`.`id` = ?';
-const LIVE_IMAGE_BY_ID = IMAGE_BY_ID + ' AND `images`.`deleted` = 0';
+/** A SELECT of images whose column list is left to loadImages. */
+export type ImageSelect = (columns: string) => SqlStatement;
+
+const BY_ID = ' FROM `images` WHERE `images`.`id` = ?';
+const LIVE_BY_ID = BY_ID + ' AND `images`.`deleted` = 0';
 
 /** The statement for one image by id; `includeDeleted` also finds soft-deleted rows. */
-export function imageByIdStatement(id: string, includeDeleted: boolean): SqlStatement {
-  return { sql: includeDeleted ? IMAGE_BY_ID : LIVE_IMAGE_BY_ID, bindings: [id] };
+export function imageByIdStatement(id: string, includeDeleted: boolean): ImageSelect {
+  return (columns) => ({ sql: 'SELECT ' + columns + (includeDeleted ? BY_ID : LIVE_BY_ID), bindings: [id] });
 }
 
 /**
- * Runs `statement`, which selects IMAGE_SELECT from `images`, and completes the images with their
- * properties, tags and live locations: four statements in all, whatever the number of images.
- * Keeps the statement's row order.
+ * Runs `select` and returns its images complete with properties, tags and live locations, in the
+ * statement's row order: one statement, the children coming from images.children; only rows whose
+ * document was never written take loadChildren's three more.
  */
-export async function loadImages(runner: StatementRunner, db: Knex | Knex.Transaction, statement: SqlStatement): Promise<Image[]> {
-  const rows = await runner.rows(db, statement);
-  if (rows.length === 0) return [];
-  const children = await loadChildren(runner, db, rows.map((row) => row[0] as string));
-  return rows.map((row) => imageFromRow(row, children.get(row[0] as string)));
+export async function loadImages(runner: StatementRunner, db: Knex | Knex.Transaction, select: ImageSelect): Promise<Image[]> {
+  const rows = await runner.rows(db, select(IMAGE_SELECT_WITH_CHILDREN));
+  const unwritten = rows.filter((row) => row[CHILDREN_COLUMN] === null).map((row) => row[0] as string);
+  const fromTables = unwritten.length > 0 ? await loadChildren(runner, db, unwritten) : undefined;
+  return rows.map((row) => {
+    const document = row[CHILDREN_COLUMN] as string | null;
+    return imageFromRow(row, document === null ? fromTables?.get(row[0] as string) : childrenFromDocument(document));
+  });
+}
+
+/**
+ * Rewrites images.children of `id` from the child tables, as this transaction sees them; every
+ * transaction that changes properties, tags or locations ends with it.
+ */
+export async function writeChildrenDocument(runner: StatementRunner, trx: Knex.Transaction, id: string): Promise<void> {
+  const children = await loadChildren(runner, trx, [id]);
+  await trx('images').where({ id }).update({ children: childrenDocument(children.get(id)) });
 }
 
 /**
@@ -156,18 +206,21 @@ export async function loadImages(runner: StatementRunner, db: Knex | Knex.Transa
  * in a temporary table) and JSON_ARRAYAGG both measured slower than the three statements even run
  * one after another. Here they run concurrently, on three pool connections with MySQL.
  */
-async function loadChildren(runner: StatementRunner, db: Knex | Knex.Transaction, ids: string[]): Promise<Map<string, Children>> {
+export async function loadChildren(runner: StatementRunner, db: Knex | Knex.Transaction, ids: string[]): Promise<Map<string, Children>> {
   const [properties, tags, locations] = await Promise.all(childStatements(ids).map((statement) => runner.rows(db, statement)));
   const byImage = new Map<string, Children>();
+  // defineProperty, not assignment: a property may be called "__proto__".
+  const setProperty = (target: Record<string, string>, name: string, value: string) =>
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
   const childrenOf = (id: string): Children => {
     let children = byImage.get(id);
     if (children === undefined) {
-      children = { properties: [], tags: [], locations: [] };
+      children = { properties: {}, tags: [], locations: [] };
       byImage.set(id, children);
     }
     return children;
   };
-  for (const row of properties) childrenOf(row[0] as string).properties.push([row[1] as string, row[2] as string]);
+  for (const row of properties) setProperty(childrenOf(row[0] as string).properties, row[1] as string, row[2] as string);
   for (const row of tags) childrenOf(row[0] as string).tags.push(row[1] as string);
   for (const row of locations) {
     childrenOf(row[0] as string).locations.push({

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
-import { attributeColumns, imageByIdStatement, LIVE_LOCATION, loadImages, type ImageRow } from './image-rows';
+import { attributeColumns, childrenDocument, imageByIdStatement, LIVE_LOCATION, loadImages, writeChildrenDocument, type ImageRow } from './image-rows';
 import { imageListStatement } from './image-list-query';
 import type { ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from './repository';
 import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
@@ -45,6 +45,7 @@ export class KnexImageRepository implements ImageRepository {
       deleted_at: null,
       deleted: 0,
       revision: 1,
+      children: null,
     };
     try {
       return await inTransaction(this.knex, async (trx) => {
@@ -52,6 +53,7 @@ export class KnexImageRepository implements ImageRepository {
         await trx('images').insert(row);
         await setProperties(trx, image.id, image.properties);
         await insertTags(trx, image.id, image.tags);
+        await writeChildrenDocument(this.runner, trx, image.id);
         return requireImage(await this.load(trx, image.id, true), image.id);
       });
     } catch (err) {
@@ -109,6 +111,13 @@ export class KnexImageRepository implements ImageRepository {
           })),
         );
       }
+      const childrenChanged =
+        (changes.removeProperties?.length ?? 0) > 0 ||
+        changes.setProperties !== undefined ||
+        changes.tags !== undefined ||
+        (changes.removeLocationsInStores?.length ?? 0) > 0 ||
+        (changes.addLocations?.length ?? 0) > 0;
+      if (childrenChanged) await writeChildrenDocument(this.runner, trx, id);
       return requireImage(await this.load(trx, id, false), id);
     });
   }
@@ -127,6 +136,7 @@ export class KnexImageRepository implements ImageRepository {
           deleted_at: now,
           updated_at: now,
           revision: trx.raw('revision + 1'),
+          children: childrenDocument(undefined),
         });
         if (updated === 0) return false;
         // Names are released with the image; attributes and big-data rows stay for purging.

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import * as ini from 'ini';
 import { parseDatabaseUrl } from '../catalog/database';
 import { SECTIONS, STORE_SECTIONS, envName, type OptionSpec } from './schema';
-import type { AuthFlavor, GlintConfig, StoreConfig } from './types';
+import type { AuthFlavor, DatabaseConfig, GlintConfig, StoreConfig } from './types';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -109,6 +110,7 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       bindPort: d('bind_port') as number,
       publicEndpoint: (d('public_endpoint') as string) || null,
       shutdownTimeout: reader.value('glint', SECTIONS.glint, 'shutdown_timeout') as number,
+      workers: workerCount(d('workers') as string, database, where),
     },
     database,
     stores: { multiStore, defaultStoreId, stores },
@@ -318,3 +320,21 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Glance's default is one worker per CPU, at most 8 (explicit values are not capped). */
+const DEFAULT_WORKERS_CAP = 8;
+
+function workerCount(value: string, database: DatabaseConfig, where: string): number {
+  let count: number;
+  if (value.trim() === '') {
+    count = Math.min(availableParallelism(), DEFAULT_WORKERS_CAP);
+  } else if (/^\d+$/.test(value.trim()) && Number.isSafeInteger(Number(value))) {
+    count = Number(value);
+  } else {
+    throw new ConfigError(`${where}: [DEFAULT] workers: "${value}" is not an integer ≥ 0`);
+  }
+  // Each process would get a database of its own.
+  if (database.client === 'sqlite' && database.filename === ':memory:') return 0;
+  return count;
+}
+

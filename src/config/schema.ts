@@ -31,6 +31,12 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
   DEFAULT: [
     { key: 'bind_host', type: str, default: '127.0.0.1', help: 'Address to listen on.' },
     { key: 'bind_port', type: int(0, 65535), default: '9292', help: 'Port to listen on.' },
+    {
+      key: 'workers',
+      type: str,
+      default: '',
+      help: 'Worker processes serving the API on one port; empty = the number of CPUs, at most 8; 0 = serve in the main process.',
+    },
     { key: 'public_endpoint', type: str, default: '', help: 'Base URL for version links; the request host when empty.' },
     {
       key: 'enabled_backends',

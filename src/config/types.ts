@@ -21,6 +21,8 @@ export interface ServerConfig {
   publicEndpoint: string | null;
   /** Seconds to wait for in-flight requests on SIGTERM. */
   shutdownTimeout: number;
+  /** Worker processes (Glance `workers`); 0 serves in the main process. */
+  workers: number;
 }
 
 export type DatabaseConfig =

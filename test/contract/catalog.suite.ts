@@ -712,6 +712,24 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       const listed = await catalog.images.list(listQuery());
       for (const image of listed) assert.deepEqual(image, await catalog.images.get(image.id));
     });
+
+    it('reads images written before images.children existed from the child tables, and fills it in on the next change', async () => {
+      const created = await catalog.images.create(newImage({ name: 'legacy', properties: JSON.parse('{"b": "2", "a": "1", "__proto__": "p"}') as Record<string, string>, tags: ['t2', 't1'] }));
+      const withLocation = await catalog.images.update(created.id, { addLocations: [{ storeId: 'fast', key: 'k1', metadata: { m: 1 } }] });
+      assert.ok(withLocation);
+      // As a row from before the migration looks: the tables hold the children, the column nothing.
+      await catalog.knex('images').where({ id: created.id }).update({ children: null });
+      assert.deepEqual(await catalog.images.get(created.id), withLocation);
+      assert.deepEqual((await catalog.images.list(listQuery({ filters: [{ column: 'name', op: 'eq', value: 'legacy' }] })))[0], withLocation);
+      assert.deepEqual(Object.keys(withLocation.properties).sort(), ['__proto__', 'a', 'b']);
+
+      const retagged = await catalog.images.update(created.id, { tags: ['t3'] });
+      const [row] = (await catalog.knex('images').select('children').where({ id: created.id })) as Array<{ children: string | null }>;
+      assert.notEqual(row.children, null);
+      assert.deepEqual(await catalog.images.get(created.id), retagged);
+      assert.deepEqual(retagged?.tags, ['t3']);
+      assert.deepEqual(retagged?.locations.map((l) => [l.storeId, l.key, l.metadata]), [['fast', 'k1', { m: 1 }]]);
+    });
   });
 
   describe('images: list order and pages', () => {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { request as httpRequest } from 'node:http';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { freePort, runGlintToExit, startGlintProcess } from '../support/process';
@@ -79,4 +79,61 @@ describe('the glint server process', function () {
     assert.equal(await glint.stop(), 0);
     await assert.rejects(fetch(`${glint.url}/healthcheck`), 'no longer accepting connections');
   });
+
+  it('with [DEFAULT] workers = 2 serves one port from two processes, replaces a dead worker and stops them all on SIGTERM', async () => {
+    const port = await freePort();
+    const conf = path.join(dir, 'workers.conf');
+    writeFileSync(conf, `[DEFAULT]\nbind_port = ${port}\nworkers = 2\n`);
+    const glint = await startGlintProcess(['--config-file', conf], { cwd: dir, port });
+    const primary = glint.child.pid as number;
+    const workers = () => childPids(primary);
+    try {
+      await waitFor(() => workers().length === 2 && glint.output().includes('"glint listening"'));
+      // An image created through one worker is served by every worker: the state is in the catalog.
+      const created = await fetch(`${glint.url}/v2/images`, { method: 'POST', body: JSON.stringify({ name: 'shared', disk_format: 'raw', container_format: 'bare' }) });
+      const { id } = (await created.json()) as { id: string };
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${glint.url}/v2/images/${id}`, { headers: { Connection: 'close' } });
+        assert.equal(res.status, 200);
+      }
+
+      const [victim] = workers();
+      process.kill(victim, 'SIGKILL');
+      await waitFor(() => workers().length === 2 && !workers().includes(victim));
+      assert.equal((await fetch(`${glint.url}/healthcheck`, { headers: { Connection: 'close' } })).status, 200);
+    } finally {
+      const before = workers();
+      assert.equal(await glint.stop(), 0, glint.output());
+      for (const pid of before) assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), `worker ${pid} is gone`);
+    }
+  });
 });
+
+/** Pids of the live child processes of `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  let children: string;
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  } catch {
+    return [];
+  }
+  return children
+    .split(' ')
+    .filter(Boolean)
+    .map(Number)
+    .filter((child) => {
+      try {
+        return !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ');
+      } catch {
+        return false;
+      }
+    });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

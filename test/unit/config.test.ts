@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,6 +85,14 @@ describe('configuration (glance-api.conf layout)', () => {
   it('parses user_storage_quota with binary unit suffixes', () => {
     const config = loadConfig({ env: { GLINT_DEFAULT_USER_STORAGE_QUOTA: '5GB' }, baseDir: dir });
     assert.equal(config.limits.userStorageQuota, 5 * 1024 ** 3);
+  });
+
+  it('runs one worker per CPU (at most 8) unless [DEFAULT] workers says otherwise; in-memory SQLite serves in-process', () => {
+    assert.equal(loadConfig({ env: {}, baseDir: dir }).server.workers, Math.min(availableParallelism(), 8));
+    assert.equal(loadConfig({ env: { GLINT_DEFAULT_WORKERS: '0' }, baseDir: dir }).server.workers, 0);
+    assert.equal(loadConfig({ env: { GLINT_DEFAULT_WORKERS: '12' }, baseDir: dir }).server.workers, 12);
+    assert.equal(loadConfig({ env: { GLINT_DEFAULT_WORKERS: '4', GLINT_DATABASE_CONNECTION: 'sqlite://' }, baseDir: dir }).server.workers, 0);
+    assert.throws(() => loadConfig({ env: { GLINT_DEFAULT_WORKERS: '-1' }, baseDir: dir }), /\[DEFAULT\] workers: "-1"/);
   });
 
   it('warns about a typo, naming the key and the file', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { parseDatabaseUrl } from '../../../src/catalog/database';
-import { childStatements } from '../../../src/catalog/image-rows';
+import { childStatements, IMAGE_SELECT, imageByIdStatement, type ImageSelect } from '../../../src/catalog/image-rows';
 import { imageListStatement } from '../../../src/catalog/image-list-query';
 import { KnexCatalog } from '../../../src/catalog/knex-catalog';
 import type { Image } from '../../../src/domain/image';
@@ -24,7 +24,8 @@ describe('catalog query plans on SQLite', () => {
     await catalog?.close();
   });
 
-  async function plan(statement: SqlStatement): Promise<string[]> {
+  async function plan(statementOrSelect: SqlStatement | ImageSelect): Promise<string[]> {
+    const statement = typeof statementOrSelect === 'function' ? statementOrSelect(IMAGE_SELECT + ', `images`.`children`') : statementOrSelect;
     const rows = (await catalog.knex.raw('EXPLAIN QUERY PLAN ' + statement.sql, statement.bindings)) as Array<{ detail: string }>;
     return rows.map((row) => row.detail);
   }
@@ -105,5 +106,9 @@ describe('catalog query plans on SQLite', () => {
     assert.deepEqual(properties, ['SEARCH image_properties USING INDEX sqlite_autoindex_image_properties_1 (image_id=?)']);
     assert.deepEqual(tags, ['SEARCH image_tags USING COVERING INDEX sqlite_autoindex_image_tags_1 (image_id=?)']);
     assert.deepEqual(locations, ['SEARCH image_locations USING INDEX image_locations_image_status_idx (image_id=? AND status=?)']);
+  });
+
+  it('reads one image, children included, with one primary-key search', async () => {
+    assert.deepEqual(await plan(imageByIdStatement('a', false)), ['SEARCH images USING INDEX sqlite_autoindex_images_1 (id=?)']);
   });
 });

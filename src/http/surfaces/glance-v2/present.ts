@@ -4,7 +4,17 @@ import type { StoreRegistry } from '../../../stores/registry';
 
 /** Glance's timestamp form: UTC, second precision, literal Z. */
 export function glanceTime(date: Date): string {
-  return `${date.toISOString().slice(0, 19)}Z`;
+  const year = date.getUTCFullYear();
+  // toISOString writes other years with a sign and six digits; the fields below cost a third of it.
+  if (year < 1000 || year > 9999) return `${date.toISOString().slice(0, -5)}Z`;
+  return (
+    year + '-' + twoDigits(date.getUTCMonth() + 1) + '-' + twoDigits(date.getUTCDate()) +
+    'T' + twoDigits(date.getUTCHours()) + ':' + twoDigits(date.getUTCMinutes()) + ':' + twoDigits(date.getUTCSeconds()) + 'Z'
+  );
+}
+
+function twoDigits(value: number): string {
+  return value < 10 ? '0' + value : String(value);
 }
 
 export interface ImagePresentation {
