@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import { TypedParameter } from 'mysql2';
 
 /**
  * Hand-written read statements for the hot catalog paths (image get and list), run past knex's
@@ -123,6 +122,11 @@ interface MysqlConnection {
 }
 
 class MysqlStatementRunner implements StatementRunner {
+  // Loaded here, not at the top: a SQLite process never needs mysql2 (~7 MB resident), and knex
+  // itself loads a driver only for the client it runs.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  private readonly typed = (require('mysql2') as typeof import('mysql2')).TypedParameter;
+
   async rows(executor: Knex | Knex.Transaction, statement: SqlStatement): Promise<Row[]> {
     // A transaction's client returns the transaction's connection and never releases it.
     const client = clientOf(executor);
@@ -131,7 +135,7 @@ class MysqlStatementRunner implements StatementRunner {
       // mysql2 sends a JS number as DOUBLE, which MySQL 8.0.22+ rejects for LIMIT; the numbers
       // here are integers for integer columns, so they go as BIGINT.
       const values = statement.bindings.map((value) =>
-        typeof value === 'number' && Number.isSafeInteger(value) ? TypedParameter.BIGINT(value) : value,
+        typeof value === 'number' && Number.isSafeInteger(value) ? this.typed.BIGINT(value) : value,
       );
       return await new Promise<Row[]>((resolve, reject) => {
         connection.execute({ sql: statement.sql, rowsAsArray: true }, values, (err, rows) => {

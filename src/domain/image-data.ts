@@ -34,7 +34,8 @@ export interface IncomingData {
 
 export type ImageDataRead =
   | { kind: 'empty' }
-  | { kind: 'data'; body: Readable; length: number; totalSize: number; range: ByteRange | null; checksum: string | null };
+  /** `body` is a Buffer when the store read the bytes into memory already (small ranges and images). */
+  | { kind: 'data'; body: Readable | Buffer; length: number; totalSize: number; range: ByteRange | null; checksum: string | null };
 
 /** Chooses the byte range to serve once the image size is known; may throw RANGE_* errors. */
 export type RangeResolver = (totalSize: number) => ByteRange | null;
@@ -135,7 +136,7 @@ export class ImageDataService {
       if (!store) continue;
       try {
         const opened = await store.get(location.key, range ?? undefined);
-        return { kind: 'data', body: opened.body, length: opened.length, totalSize: opened.totalSize, range, checksum: image.checksum };
+        return { kind: 'data', body: opened.bytes ?? opened.body, length: opened.length, totalSize: opened.totalSize, range, checksum: image.checksum };
       } catch (err) {
         lastError = err;
         this.deps.logger.warn('image location unreadable', { imageId: id, storeId: location.storeId, error: String(err) });

@@ -1,5 +1,6 @@
 import Koa, { type Context, type Middleware } from 'koa';
 import type { Logger } from '../lib/logger';
+import { isSelfWriting } from '../stores/blob-store';
 import { clientGone } from './body';
 import { type HttpProblem, toProblem } from './errors';
 
@@ -18,6 +19,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.silent = true;
 
   app.use(accessLog(options.accessLog));
+  app.use(sendSelfWritingBodies(options.logger));
   app.use(errorBoundary(options.logger));
   app.use(async (ctx, next) => {
     if (ctx.method === 'OPTIONS') {
@@ -38,39 +40,82 @@ export function createHttpApp(options: HttpAppOptions): Koa {
 }
 
 /**
- * Access-log lines are collected and written once per event-loop turn: stdout redirected to a
- * file or pipe is written synchronously, and one write per request showed up in profiles.
+ * The access log: one line per request once its response is finished, or with status 499 once the
+ * connection closed before that. Requests are collected and dealt with once per event-loop turn:
+ * by then a response sent from memory is finished, so it needs no 'close' listener, and all lines
+ * of the turn go out in one write (stdout redirected to a file or pipe is written synchronously,
+ * and one write per request showed up in profiles).
  */
-function batchedLineWriter(stream: NodeJS.WritableStream): (line: string) => void {
-  let lines: string[] = [];
-  const flush = () => {
-    const text = lines.join('');
-    lines = [];
-    stream.write(text);
-  };
-  return (line) => {
-    if (lines.push(line) === 1) setImmediate(flush);
-  };
-}
-
 function accessLog(stream: NodeJS.WritableStream | null): Middleware {
-  const write = stream ? batchedLineWriter(stream) : null;
+  if (!stream) return (_ctx, next) => next();
+  let pending: Array<{ ctx: Context; started: number; ip: string }> = [];
+  let lines = '';
+  let scheduled = false;
+  const line = (ctx: Context, started: number, ip: string) => {
+    const ms = performance.now() - started;
+    const status = ctx.res.writableFinished ? ctx.status : 499;
+    const id = ctx.res.getHeader('x-openstack-request-id') ?? '-';
+    lines += `${ip} "${ctx.method} ${ctx.originalUrl}" ${status} ${ctx.response.length ?? '-'} ${ms.toFixed(1)}ms ${String(id)}\n`;
+  };
+  const flush = () => {
+    scheduled = false;
+    const requests = pending;
+    pending = [];
+    for (const { ctx, started, ip } of requests) {
+      if (ctx.res.writableFinished || ctx.res.destroyed) line(ctx, started, ip);
+      else
+        ctx.res.once('close', () => {
+          line(ctx, started, ip);
+          schedule();
+        });
+    }
+    if (lines.length > 0) stream.write(lines);
+    lines = '';
+  };
+  const schedule = () => {
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
   return async (ctx, next) => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
+    // while the connection is up (a closed socket no longer knows its peer)
+    const ip = ctx.req.socket.remoteAddress ?? '';
     try {
       await next();
     } finally {
-      if (write) {
-        const log = () => {
-          const ms = Number(process.hrtime.bigint() - started) / 1e6;
-          const status = ctx.res.writableFinished ? ctx.status : 499;
-          const id = ctx.response.get('x-openstack-request-id') || '-';
-          write(`${ctx.ip} "${ctx.method} ${ctx.originalUrl}" ${status} ${ctx.response.length ?? '-'} ${ms.toFixed(1)}ms ${id}\n`);
-        };
-        if (ctx.res.writableFinished || ctx.res.destroyed) log();
-        else ctx.res.once('close', log);
-      }
+      pending.push({ ctx, started, ip });
+      schedule();
     }
+  };
+}
+
+/** Statuses whose responses have no body (Koa drops the body of these). */
+const EMPTY_STATUSES = new Set([204, 205, 304]);
+
+/**
+ * A body that can write itself into the response (a filesystem download) does so once every other
+ * middleware is done, where Koa would pipe it through stream.pipeline: that one sets up an
+ * AbortController, two end-of-stream watchers and more for each response, and the body's own
+ * writeTo reuses its buffers and reads ahead. Status and headers are on the response already.
+ */
+function sendSelfWritingBodies(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    await next();
+    const body = ctx.body;
+    if (!isSelfWriting(body) || ctx.respond === false || ctx.method === 'HEAD' || EMPTY_STATUSES.has(ctx.status)) return;
+    ctx.respond = false;
+    if (!ctx.writable) {
+      body.destroy();
+      ctx.res.end();
+      return;
+    }
+    body.writeTo(ctx.res).catch((err: unknown) => {
+      // the client went away; the access log has it as 499
+      if ((err as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+      logger.error('response body failed', { method: ctx.method, path: ctx.originalUrl, error: (err as Error)?.stack ?? String(err) });
+    });
   };
 }
 

@@ -2,6 +2,7 @@ import { Transform, type Readable, type TransformCallback, type Writable } from 
 import { pipeline } from 'node:stream/promises';
 import { StoreError, type PutResult } from '../stores/blob-store';
 import { createContentHasher, type ContentDigests, type ContentHasher } from './content-hasher';
+import { noteStreamedBytes } from './gc-pacer';
 
 export interface MeasureOptions {
   /** Carried by the StoreErrors raised here. */
@@ -69,6 +70,7 @@ export class MeasureStream extends Transform {
       return;
     }
     this.received = total;
+    noteStreamedBytes(chunk.length);
     const pending = this.hasher.update(chunk);
     if (pending === undefined) {
       callback(null, chunk);

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 
 /**
  * The one streaming interface every storage backend implements. Keys are opaque strings made of
@@ -74,10 +74,29 @@ export interface ByteRange {
 
 export interface BlobReadResult {
   body: Readable;
+  /**
+   * The same bytes as `body`, when the driver already holds all of them in memory (a small read).
+   * A caller that takes them reads nothing from `body` and need not destroy it.
+   */
+  readonly bytes?: Buffer;
   /** Bytes `body` will deliver. */
   length: number;
   /** Size of the whole object. */
   totalSize: number;
+}
+
+/**
+ * A body that can also send itself into a Writable it then ends (a driver's fast path to an HTTP
+ * response: its own buffers and reads, no stream machinery per chunk). `writeTo` is used instead
+ * of reading the stream, never after; it resolves once `out` has finished, rejects when a read
+ * fails (after destroying `out`) or `out` closes first, and leaves the body destroyed either way.
+ */
+export interface SelfWritingBody {
+  writeTo(out: Writable): Promise<void>;
+}
+
+export function isSelfWriting(body: unknown): body is Readable & SelfWritingBody {
+  return body instanceof Readable && typeof (body as Partial<SelfWritingBody>).writeTo === 'function';
 }
 
 export type StoreErrorKind = 'not_found' | 'too_large' | 'size_mismatch' | 'aborted' | 'write_denied' | 'unavailable' | 'invalid_key';
@@ -99,10 +118,12 @@ export function isStoreError(err: unknown, kind?: StoreErrorKind): err is StoreE
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+/** A `.` or `..` segment. */
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/;
 
 /** Keys never contain `..` segments or empty segments, so no driver can be steered outside its root. */
 export function assertValidKey(key: string, storeId: string): void {
-  if (!KEY_PATTERN.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {
+  if (!KEY_PATTERN.test(key) || DOT_SEGMENT.test(key)) {
     throw new StoreError('invalid_key', `invalid object key: ${JSON.stringify(key)}`, storeId);
   }
 }

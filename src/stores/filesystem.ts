@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { close as closeFd, createReadStream, fstat as fstatFd, open as openFd, read as readFd, type Stats } from 'node:fs';
+import { close as closeFd, fstat as fstatFd, open as openFd, read as readFd, stat as statPath, type Stats } from 'node:fs';
 import { mkdir, open, opendir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { FilesystemStoreConfig } from '../config/types';
 import { abortedError, pipeMeasured } from '../lib/measure';
-import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type ByteRange, type PutOptions, type PutResult } from './blob-store';
+import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type ByteRange, type PutOptions, type PutResult, type SelfWritingBody } from './blob-store';
 import { FileSink } from './file-sink';
 
 /** Uploads in progress live here under random names; never listed, never a valid key. */
@@ -33,8 +33,9 @@ type FsOperation = 'put' | 'get' | 'stat' | 'delete' | 'list';
  * Objects are plain files at `<dataDir>/<key>`, the layout Glance's filesystem store uses for
  * `<datadir>/<image id>`. A put writes `<dataDir>/.tmp/<random>` through a FileSink (batched
  * positional writes, periodic fdatasync), fsyncs it and renames it over the key. A read of up to
- * SMALL_READ_BYTES is one positional read returned as a one-chunk stream; larger reads stream in
- * chunks of at least MIN_STREAM_CHUNK_BYTES.
+ * SMALL_READ_BYTES is one positional read, returned as `bytes` (and as a one-chunk stream), small
+ * ranges through a cache of open descriptors; larger reads stream in chunks of at least
+ * MIN_STREAM_CHUNK_BYTES, or write themselves into an HTTP response (`writeTo`).
  */
 export class FilesystemStore implements BlobStore {
   readonly id: string;
@@ -43,6 +44,7 @@ export class FilesystemStore implements BlobStore {
   private readonly dataDir: string;
   private readonly tempDir: string;
   private readonly chunkSize: number;
+  private readonly descriptors = new DescriptorCache();
 
   constructor(config: FilesystemStoreConfig) {
     this.id = config.id;
@@ -72,6 +74,7 @@ export class FilesystemStore implements BlobStore {
       handle = undefined;
       await this.commit(tempPath, target, key);
       committed = true;
+      this.descriptors.forget(target);
       await syncDirectory(dirname(target));
       return result;
     } finally {
@@ -84,8 +87,9 @@ export class FilesystemStore implements BlobStore {
 
   async get(key: string, range?: ByteRange): Promise<BlobReadResult> {
     const path = this.pathOf(key);
-    // plain descriptors, not FileHandles: a small range read is four threadpool trips and the
-    // promise API adds bookkeeping to each
+    if (range !== undefined && range.end - range.start < SMALL_READ_BYTES) return this.readSmallRange(path, key, range);
+    // plain descriptors, not FileHandles: a small read is four threadpool trips and the promise
+    // API adds bookkeeping to each
     const fd = await fsCall<number>((done) => openFd(path, 'r', done)).catch((err: unknown) => {
       throw this.fsError(err, 'get', key);
     });
@@ -100,18 +104,35 @@ export class FilesystemStore implements BlobStore {
       const start = range?.start ?? 0;
       const length = range ? range.end - range.start + 1 : totalSize;
       if (length <= SMALL_READ_BYTES) {
-        const data = await readExactly(fd, start, length).catch((err: unknown) => {
+        const data = await readExactly(fd, start, Buffer.allocUnsafe(length)).catch((err: unknown) => {
           throw this.fsError(err, 'get', key);
         });
-        return { body: oneChunk(data), length, totalSize };
+        return new InMemoryRead(data, totalSize);
       }
-      const body = createReadStream('', { fd, start, end: start + length - 1, highWaterMark: this.streamChunkSize() });
+      const body = new FileRangeStream(fd, start, length, this.streamChunkSize(), (err) => this.fsError(err, 'get', key));
       closeIfAbandoned(body, fd);
       handedOver = true;
       return { body, length, totalSize };
     } finally {
       // nobody waits for the close of a descriptor that was only read
       if (!handedOver) closeFd(fd, () => undefined);
+    }
+  }
+
+  /** A range of up to SMALL_READ_BYTES, read through the descriptor cache. */
+  private async readSmallRange(path: string, key: string, range: ByteRange): Promise<BlobReadResult> {
+    const lease = await this.descriptors.acquire(path).catch((err: unknown) => {
+      throw this.fsError(err, 'get', key);
+    });
+    if (lease === null) throw this.notFound(key);
+    try {
+      checkRange(range, lease.size);
+      const data = await readExactly(lease.fd, range.start, Buffer.allocUnsafe(range.end - range.start + 1)).catch((err: unknown) => {
+        throw this.fsError(err, 'get', key);
+      });
+      return new InMemoryRead(data, lease.size);
+    } finally {
+      lease.release();
     }
   }
 
@@ -126,6 +147,7 @@ export class FilesystemStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     const path = this.pathOf(key);
+    this.descriptors.forget(path);
     try {
       await unlink(path);
     } catch (err) {
@@ -144,7 +166,9 @@ export class FilesystemStore implements BlobStore {
     return { data_dir: this.dataDir, chunk_size: this.chunkSize, thin_provisioning: false };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.descriptors.close();
+  }
 
   private streamChunkSize(): number {
     return Math.max(this.chunkSize, MIN_STREAM_CHUNK_BYTES);
@@ -155,7 +179,8 @@ export class FilesystemStore implements BlobStore {
     if (key === TEMP_DIR || key.startsWith(`${TEMP_DIR}/`)) {
       throw new StoreError('invalid_key', `object keys may not start with ${TEMP_DIR}`, this.id);
     }
-    return join(this.dataDir, ...key.split('/'));
+    // a valid key has no empty, `.` or `..` segment: nothing for join() to normalise
+    return sep === '/' && this.dataDir !== '/' ? `${this.dataDir}/${key}` : join(this.dataDir, ...key.split('/'));
   }
 
   private async commit(tempPath: string, target: string, key: string): Promise<void> {
@@ -223,16 +248,16 @@ export class FilesystemStore implements BlobStore {
   }
 }
 
-/** Reads exactly `length` bytes at `position`; fails when the file ends first. */
-async function readExactly(fd: number, position: number, length: number): Promise<Buffer> {
-  const data = Buffer.allocUnsafe(length);
+/** Fills `into` with the bytes at `position`; fails when the file ends first. */
+async function readExactly(fd: number, position: number, into: Buffer): Promise<Buffer> {
+  const length = into.length;
   let offset = 0;
   while (offset < length) {
-    const bytesRead = await fsCall<number>((done) => readFd(fd, data, offset, length - offset, position + offset, done));
+    const bytesRead = await fsCall<number>((done) => readFd(fd, into, offset, length - offset, position + offset, done));
     if (bytesRead === 0) throw new Error(`file ended after ${offset} of ${length} bytes at ${position}: truncated while read`);
     offset += bytesRead;
   }
-  return data;
+  return into;
 }
 
 /** A stream that delivers `data` as its only chunk. */
@@ -241,6 +266,314 @@ function oneChunk(data: Buffer): Readable {
   if (data.length > 0) body.push(data);
   body.push(null);
   return body;
+}
+
+/**
+ * A read already held in memory: `bytes` for callers that can take a buffer (an HTTP response
+ * sends it in one write), `body` as a one-chunk stream, made only when asked for.
+ */
+class InMemoryRead implements BlobReadResult {
+  private stream: Readable | undefined;
+
+  constructor(
+    readonly bytes: Buffer,
+    readonly totalSize: number,
+  ) {}
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  get body(): Readable {
+    this.stream ??= oneChunk(this.bytes);
+    return this.stream;
+  }
+}
+
+/** Positional reads FileRangeStream.writeTo keeps in flight, one chunk each. */
+export const READ_AHEAD_CHUNKS = 2;
+/** Chunk buffers FileRangeStream.writeTo cycles through: some being read into, the rest being written out. */
+export const WRITE_TO_BUFFERS = 4;
+
+/**
+ * Bytes `[start, start + length)` of an open descriptor, in chunks of `chunkSize`.
+ *
+ * Read as a stream, it reads one chunk at a time into a new buffer, as fs.ReadStream does (a
+ * reader may keep the chunks). `writeTo` is the fast way out to a destination such as an HTTP
+ * response: READ_AHEAD_CHUNKS reads run at once, into WRITE_TO_BUFFERS buffers reused as soon as
+ * the destination reports a chunk written. So the next chunk is read while the last one goes out,
+ * and a download allocates no buffer per chunk: chunk buffers that outlive a few scavenges are
+ * promoted, and in a server's heap freeing them then takes full collections.
+ *
+ * Owns the descriptor: closes it when the stream ends, fails or is destroyed, once no read is in
+ * flight, so the number is never reused under a read. A file that ends early fails the read.
+ */
+class FileRangeStream extends Readable implements SelfWritingBody {
+  /** Position of the next read; reads end at `end` (exclusive). */
+  private position: number;
+  private readonly end: number;
+  private inFlight = 0;
+  private onIdle: (() => void) | null = null;
+  private writing = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly start: number,
+    length: number,
+    private readonly chunkSize: number,
+    private readonly toError: (err: unknown) => Error,
+  ) {
+    super({ highWaterMark: chunkSize });
+    this.position = start;
+    this.end = start + length;
+  }
+
+  override _read(): void {
+    if (this.writing) {
+      this.destroy(new Error('FileRangeStream read while writeTo is sending it'));
+      return;
+    }
+    const size = Math.min(this.chunkSize, this.end - this.position);
+    if (size <= 0) {
+      this.push(null);
+      return;
+    }
+    const position = this.position;
+    this.position += size;
+    this.readAt(position, Buffer.allocUnsafeSlow(size)).then(
+      (data) => {
+        if (!this.destroyed) this.push(data);
+      },
+      (err: unknown) => {
+        if (!this.destroyed) this.destroy(this.toError(err));
+      },
+    );
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const close = () => closeFd(this.fd, (closeErr) => callback(err ?? closeErr));
+    if (this.inFlight === 0) close();
+    else this.onIdle = close;
+  }
+
+  writeTo(out: Writable): Promise<void> {
+    if (this.position !== this.start || this.writing || this.destroyed) return Promise.reject(new Error('writeTo on a stream already read from'));
+    this.writing = true;
+    return new Promise<void>((resolve, reject) => {
+      /** Reads issued, in file order; each is written out once it and all before it are done. */
+      const slots: Array<{ buffer: Buffer; done: boolean }> = [];
+      const spare: Buffer[] = [];
+      const bufferSize = Math.min(this.chunkSize, this.end - this.start);
+      let made = 0;
+      let ended = false;
+      let settled = false;
+
+      const settle = (err: Error | null) => {
+        if (settled) return;
+        settled = true;
+        out.off('finish', onFinish);
+        out.off('close', onClose);
+        out.off('error', onError);
+        this.destroy();
+        if (err) reject(err);
+        else resolve();
+      };
+      const onFinish = () => settle(null);
+      const onClose = () => settle(out.writableFinished ? null : Object.assign(new Error('the destination closed before the end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      const onError = (err: Error) => settle(err);
+      out.once('finish', onFinish);
+      out.once('close', onClose);
+      out.once('error', onError);
+
+      const pump = () => {
+        if (settled) return;
+        while (slots.length > 0 && slots[0].done) {
+          const { buffer } = slots.shift() as { buffer: Buffer };
+          const whole = buffer.length === bufferSize;
+          out.write(buffer, (err) => {
+            if (err) return;
+            // a partial last chunk is a view on a pool buffer; only whole ones go back
+            if (whole) spare.push(buffer);
+            pump();
+          });
+        }
+        while (this.inFlight < READ_AHEAD_CHUNKS && this.position < this.end) {
+          let buffer = spare.pop();
+          if (buffer === undefined) {
+            if (made === WRITE_TO_BUFFERS) break;
+            buffer = Buffer.allocUnsafeSlow(bufferSize);
+            made++;
+          }
+          const size = Math.min(bufferSize, this.end - this.position);
+          const slot = { buffer: size === buffer.length ? buffer : buffer.subarray(0, size), done: false };
+          slots.push(slot);
+          this.readAt(this.position, slot.buffer).then(
+            () => {
+              slot.done = true;
+              pump();
+            },
+            (err: unknown) => {
+              const error = this.toError(err);
+              out.destroy(error);
+              settle(error);
+            },
+          );
+          this.position += size;
+        }
+        if (!ended && this.position >= this.end && slots.length === 0) {
+          ended = true;
+          out.end();
+        }
+      };
+      if (out.destroyed) onClose();
+      else pump();
+    });
+  }
+
+  /** A positional read, counted so that the descriptor is closed only once no read is in flight. */
+  private async readAt(position: number, into: Buffer): Promise<Buffer> {
+    this.inFlight++;
+    try {
+      return await readExactly(this.fd, position, into);
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0 && this.onIdle) this.onIdle();
+    }
+  }
+}
+
+/** Most descriptors a store keeps open for small reads. */
+export const DESCRIPTOR_CACHE_ENTRIES = 128;
+/** A cached descriptor unused this long is closed. */
+export const DESCRIPTOR_IDLE_MS = 10_000;
+
+interface CachedDescriptor {
+  readonly fd: number;
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** Reads using the descriptor now; it is closed only when none is and it left the cache. */
+  users: number;
+  lastUsed: number;
+  cached: boolean;
+}
+
+interface DescriptorLease {
+  readonly fd: number;
+  readonly size: number;
+  release(): void;
+}
+
+/**
+ * Descriptors of files recently read by small ranges, kept open as nginx's open_file_cache keeps
+ * them: a read through the cache costs a stat of the path and the read, two threadpool trips,
+ * where it would cost open, fstat, read and close. The stat tells whether the path still names
+ * the same file, unchanged (device, inode, size, mtime): a file replaced or removed by this or any
+ * other process is opened afresh or reported missing. An entry unused for DESCRIPTOR_IDLE_MS (checked
+ * every half of that), or beyond DESCRIPTOR_CACHE_ENTRIES, is closed, so a file deleted elsewhere and
+ * not read since keeps its space about that long; deletes and puts through the store drop their
+ * entry at once. A descriptor is closed
+ * only when no read uses it, so its number is never reused under a read.
+ */
+class DescriptorCache {
+  /** By path, least recently used first. */
+  private readonly entries = new Map<string, CachedDescriptor>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  /** The open file at `path` with its size; null when the path is not a regular file. */
+  async acquire(path: string): Promise<DescriptorLease | null> {
+    const cached = this.entries.get(path);
+    if (cached !== undefined) {
+      cached.users++;
+      let info: Stats;
+      try {
+        info = await fsCall<Stats>((done) => statPath(path, done));
+      } catch (err) {
+        this.forget(path, cached);
+        this.release(cached);
+        throw err;
+      }
+      if (info.isFile() && info.dev === cached.dev && info.ino === cached.ino && info.size === cached.size && info.mtimeMs === cached.mtimeMs) {
+        cached.lastUsed = Date.now();
+        if (cached.cached) {
+          this.entries.delete(path);
+          this.entries.set(path, cached);
+        }
+        return this.lease(cached);
+      }
+      this.forget(path, cached);
+      this.release(cached);
+    }
+    const fd = await fsCall<number>((done) => openFd(path, 'r', done));
+    let info: Stats;
+    try {
+      info = await fsCall<Stats>((done) => fstatFd(fd, done));
+    } catch (err) {
+      closeFd(fd, () => undefined);
+      throw err;
+    }
+    if (!info.isFile()) {
+      closeFd(fd, () => undefined);
+      return null;
+    }
+    const entry: CachedDescriptor = { fd, dev: info.dev, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, users: 1, lastUsed: Date.now(), cached: false };
+    if (!this.closed && !this.entries.has(path)) {
+      entry.cached = true;
+      this.entries.set(path, entry);
+      if (this.entries.size > DESCRIPTOR_CACHE_ENTRIES) {
+        const [oldest] = this.entries.keys();
+        this.forget(oldest);
+      }
+      this.sweeper ??= setInterval(() => this.sweep(), DESCRIPTOR_IDLE_MS / 2).unref();
+    }
+    return this.lease(entry);
+  }
+
+  /** Drops the entry for `path` (only if it is `only`, when given); its descriptor closes once no read uses it. */
+  forget(path: string, only?: CachedDescriptor): void {
+    const entry = this.entries.get(path);
+    if (entry === undefined || (only !== undefined && entry !== only)) return;
+    this.entries.delete(path);
+    entry.cached = false;
+    if (entry.users === 0) closeFd(entry.fd, () => undefined);
+    if (this.entries.size === 0) this.stopSweeper();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const path of [...this.entries.keys()]) this.forget(path);
+    this.stopSweeper();
+  }
+
+  private lease(entry: CachedDescriptor): DescriptorLease {
+    let released = false;
+    return {
+      fd: entry.fd,
+      size: entry.size,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(entry);
+      },
+    };
+  }
+
+  private release(entry: CachedDescriptor): void {
+    entry.users--;
+    if (entry.users === 0 && !entry.cached) closeFd(entry.fd, () => undefined);
+  }
+
+  private sweep(): void {
+    const idleSince = Date.now() - DESCRIPTOR_IDLE_MS;
+    for (const [path, entry] of this.entries) if (entry.users === 0 && entry.lastUsed < idleSince) this.forget(path);
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
 }
 
 /**

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { createThreadedContentHasher } from '../../../src/lib/threaded-hasher';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { createThreadedContentHasher, runningHashWorkers } from '../../../src/lib/threaded-hasher';
 
 const MiB = 1024 * 1024;
 
@@ -54,6 +55,64 @@ describe('threaded content hasher', function () {
     abandoned.destroy();
     const data = randomBytes(5 * MiB);
     assert.deepEqual((await hashInChunks(data, 1 * MiB)).digests, expected(data));
+  });
+
+  it('runs its workers only while an input needs them', async () => {
+    await nextTurn();
+    assert.equal(runningHashWorkers(), 0, 'no worker before a large input');
+    const small = randomBytes(4 * MiB - 1);
+    assert.deepEqual((await hashInChunks(small, 65_536)).digests, expected(small));
+    assert.equal(runningHashWorkers(), 0, 'inputs below the inline limit start none');
+
+    const hasher = createThreadedContentHasher();
+    const data = randomBytes(6 * MiB);
+    await hasher.update(data.subarray(0, 5 * MiB));
+    assert.equal(runningHashWorkers(), 2, 'both workers while hashing');
+    await hasher.update(data.subarray(5 * MiB));
+    assert.deepEqual(await hasher.digest(), expected(data));
+    await nextTurn();
+    await nextTurn();
+    assert.equal(runningHashWorkers(), 0, 'stopped once no input is left');
+
+    // and started again for the next one, abandoned or not
+    const abandoned = createThreadedContentHasher();
+    await abandoned.update(randomBytes(5 * MiB));
+    assert.equal(runningHashWorkers(), 2);
+    abandoned.destroy();
+    await nextTurn();
+    await nextTurn();
+    assert.equal(runningHashWorkers(), 0);
+    const again = randomBytes(5 * MiB + 3);
+    assert.deepEqual((await hashInChunks(again, 1 * MiB)).digests, expected(again));
+  });
+
+  it('keeps the workers for an input that starts while another finishes', async () => {
+    const first = createThreadedContentHasher();
+    const a = randomBytes(5 * MiB);
+    await first.update(a);
+    const second = createThreadedContentHasher();
+    const b = randomBytes(5 * MiB);
+    await second.update(b);
+    assert.deepEqual(await first.digest(), expected(a));
+    await nextTurn();
+    await nextTurn();
+    assert.equal(runningHashWorkers(), 2, 'the second input still needs them');
+    assert.deepEqual(await second.digest(), expected(b));
+  });
+
+  it('gives right digests when many inputs in a row reuse the slot sets', async () => {
+    for (let i = 0; i < 6; i++) {
+      const data = randomBytes(4 * MiB + 1000 * i);
+      const hasher = createThreadedContentHasher();
+      if (i % 2 === 1) {
+        // an abandoned input in between: its set goes back while a worker may still read it
+        const dropped = createThreadedContentHasher();
+        await dropped.update(randomBytes(6 * MiB));
+        dropped.destroy();
+      }
+      for (let offset = 0; offset < data.length; offset += 300_000) await hasher.update(data.subarray(offset, offset + 300_000));
+      assert.deepEqual(await hasher.digest(), expected(data));
+    }
   });
 
   it('keeps a process alive while hashing and lets it exit once done', async () => {

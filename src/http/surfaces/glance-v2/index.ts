@@ -25,6 +25,10 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
   const router = createV2Router(services, config);
   const routes = router.routes();
   const rules = routingRules(router);
+  // @koa/router runs the route matching path and method; only a request it leaves (no such route,
+  // or HEAD, which it would hand to the GET route) goes to Glance's rules for 404/405/501.
+  const dispatch = (ctx: Context, next: Next) =>
+    ctx.method === 'HEAD' ? rules(ctx, next) : routes(ctx as Parameters<typeof routes>[0], () => rules(ctx, next));
 
   const sendVersions = (ctx: Context, status: number) => {
     ctx.status = status;
@@ -33,8 +37,9 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
   };
 
   const middleware: Middleware = async (ctx: Context, next: Next) => {
-    ctx.state.formatError = (c: Context, problem: HttpProblem) => writeGlanceError(c, problem);
-    if (ctx.path === '/versions' || ctx.path.startsWith('/versions/')) return sendVersions(ctx, 200);
+    ctx.state.formatError = formatError;
+    const requested = ctx.path;
+    if (requested === '/versions' || requested.startsWith('/versions/')) return sendVersions(ctx, 200);
     if (!negotiateVersion(ctx, accepted)) return sendVersions(ctx, 300);
 
     let requestId: string;
@@ -45,10 +50,13 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
       throw err;
     }
     ctx.set('x-openstack-request-id', requestId);
-    try {
-      decodeURIComponent(ctx.path);
-    } catch {
-      fail('BAD_REQUEST', 'The URL is not valid UTF-8.');
+    const path = ctx.path;
+    if (path.includes('%')) {
+      try {
+        decodeURIComponent(path);
+      } catch {
+        fail('BAD_REQUEST', 'The URL is not valid UTF-8.');
+      }
     }
     try {
       ctx.state.requestContext = await authenticator.authenticate(ctx, requestId);
@@ -56,9 +64,9 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
       if (authenticator.wwwAuthenticate && isGlintError(err, 'UNAUTHENTICATED')) ctx.set('WWW-Authenticate', authenticator.wwwAuthenticate);
       throw err;
     }
-    await rules(ctx, async () => {
-      await routes(ctx as Parameters<typeof routes>[0], next);
-    });
+    await dispatch(ctx, next);
   };
   return { middleware };
 }
+
+const formatError = (ctx: Context, problem: HttpProblem): void => writeGlanceError(ctx, problem);

@@ -109,10 +109,11 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     );
     if (result.kind === 'empty') return noContent(ctx);
     ctx.status = result.range ? 206 : 200;
-    ctx.type = 'application/octet-stream';
+    ctx.set('Content-Type', 'application/octet-stream');
     if (result.range) ctx.set('Content-Range', `bytes ${result.range.start}-${result.range.end}/${result.totalSize}`);
     if (result.checksum) ctx.set('Content-MD5', result.checksum);
     ctx.length = result.length;
+    // a Buffer (small ranges and images) goes out in one write; a stream is piped
     ctx.body = result.body;
   }));
 
@@ -290,7 +291,7 @@ function pageLinks(path: string, params: QueryParams, lastId: string | null): { 
 }
 
 /**
- * Glance's routing rules around the router (spec §1.3–1.4): unknown path → 404 for the usual
+ * Glance's routing rules for what the router does not handle (spec §1.3–1.4): unknown path → 404 for the usual
  * verbs and 501 for others; known path with another verb → 405 + Allow; HEAD never falls through
  * to GET handlers.
  */
