@@ -51,7 +51,8 @@ export function isForeignKeyViolation(err: unknown): boolean {
 /** Failures where the database rolled the transaction back and running it again is correct. */
 function isRetryableConflict(err: unknown): boolean {
   const code = errorCode(err);
-  return code === 'ER_LOCK_DEADLOCK' || code === 'SQLITE_BUSY';
+  // SQLITE_BUSY and its extended forms (SQLITE_BUSY_SNAPSHOT: another process committed first).
+  return code === 'ER_LOCK_DEADLOCK' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY'));
 }
 
 const TRANSACTION_ATTEMPTS = 5;

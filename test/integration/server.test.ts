@@ -97,6 +97,24 @@ describe('the glint server process', function () {
         assert.equal(res.status, 200);
       }
 
+      // Both processes write the one SQLite file at once: every write lands.
+      const statuses = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          fetch(`${glint.url}/v2/images`, { method: 'POST', headers: { Connection: 'close' }, body: JSON.stringify({ name: `w${i}`, tags: ['a', 'b'] }) }).then(async (res) => {
+            const image = (await res.json()) as { id: string };
+            const patched = await fetch(`${glint.url}/v2/images/${image.id}`, {
+              method: 'PATCH',
+              headers: { Connection: 'close', 'Content-Type': 'application/openstack-images-v2.1-json-patch' },
+              body: JSON.stringify([{ op: 'add', path: '/os_distro', value: 'x' }]),
+            });
+            return [res.status, patched.status];
+          }),
+        ),
+      );
+      assert.deepEqual(statuses, Array.from({ length: 40 }, () => [201, 200]));
+      const listed = (await (await fetch(`${glint.url}/v2/images?limit=100`)).json()) as { images: Array<{ os_distro?: string }> };
+      assert.equal(listed.images.filter((image) => image.os_distro === 'x').length, 40);
+
       const [victim] = workers();
       process.kill(victim, 'SIGKILL');
       await waitFor(() => workers().length === 2 && !workers().includes(victim));
