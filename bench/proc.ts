@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 /**
  * Child processes of the bench. Every long-running child is started in its own process group
@@ -126,16 +125,8 @@ export async function runOk(command: string, args: string[], options: SpawnOptio
   return result.stdout;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+// the tests' own: a free loopback port, found by listening on port 0
+export { freePort } from '../test/support/process';
 
 /** Polls `url` until it answers `expect` (any status < 500 by default), the service dies, or time runs out. */
 export async function waitForHttp(url: string, service: Service, timeoutMs: number, expect?: number): Promise<void> {

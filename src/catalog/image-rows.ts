@@ -94,7 +94,7 @@ export const IMAGE_SELECT = [
   .map((column) => '`images`.`' + column + '`')
   .join(', ');
 
-export interface Children {
+interface Children {
   properties: Record<string, string>;
   tags: string[];
   locations: ImageLocation[];
@@ -206,7 +206,7 @@ export async function writeChildrenDocument(runner: StatementRunner, trx: Knex.T
  * in a temporary table) and JSON_ARRAYAGG both measured slower than the three statements even run
  * one after another. Here they run concurrently, on three pool connections with MySQL.
  */
-export async function loadChildren(runner: StatementRunner, db: Knex | Knex.Transaction, ids: string[]): Promise<Map<string, Children>> {
+async function loadChildren(runner: StatementRunner, db: Knex | Knex.Transaction, ids: string[]): Promise<Map<string, Children>> {
   const [properties, tags, locations] = await Promise.all(childStatements(ids).map((statement) => runner.rows(db, statement)));
   const byImage = new Map<string, Children>();
   // defineProperty, not assignment: a property may be called "__proto__".

@@ -325,11 +325,12 @@ function deepFreeze<T>(value: T): T {
 const DEFAULT_WORKERS_CAP = 8;
 
 function workerCount(value: string, database: DatabaseConfig, where: string): number {
+  const text = value.trim();
   let count: number;
-  if (value.trim() === '') {
+  if (text === '') {
     count = Math.min(availableParallelism(), DEFAULT_WORKERS_CAP);
-  } else if (/^\d+$/.test(value.trim()) && Number.isSafeInteger(Number(value))) {
-    count = Number(value);
+  } else if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text))) {
+    count = Number(text);
   } else {
     throw new ConfigError(`${where}: [DEFAULT] workers: "${value}" is not an integer ≥ 0`);
   }
@@ -337,4 +338,3 @@ function workerCount(value: string, database: DatabaseConfig, where: string): nu
   if (database.client === 'sqlite' && database.filename === ':memory:') return 0;
   return count;
 }
-

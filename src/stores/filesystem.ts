@@ -87,7 +87,7 @@ export class FilesystemStore implements BlobStore {
 
   async get(key: string, range?: ByteRange): Promise<BlobReadResult> {
     const path = this.pathOf(key);
-    if (range !== undefined && range.end - range.start < SMALL_READ_BYTES) return this.readSmallRange(path, key, range);
+    if (range !== undefined && range.end - range.start + 1 <= SMALL_READ_BYTES) return this.readSmallRange(path, key, range);
     // plain descriptors, not FileHandles: a small read is four threadpool trips and the promise
     // API adds bookkeeping to each
     const fd = await fsCall<number>((done) => openFd(path, 'r', done)).catch((err: unknown) => {

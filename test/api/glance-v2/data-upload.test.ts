@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { as, TRUSTED, type TestApp } from '../../support/app';
 import {
+  assertBackToQueued,
   assertNoDataFor,
   bytes,
   createImage,
@@ -99,9 +100,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
       const res = await upload(app, id, Buffer.from('data'));
       assert.equal(res.status, 400, JSON.stringify(body));
       const image = await getImage(app, id);
-      assert.equal(image.status, 'queued');
-      assert.equal(image.size, null);
-      await assertNoDataFor(app, variant.storeId, id);
+      await assertBackToQueued(app, variant.storeId, image);
     }
   });
 
@@ -190,10 +189,8 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
     await waitForImage(app, id, (i) => i.status === 'saving');
     put.abort();
     const image = await waitForImage(app, id, (i) => i.status !== 'saving');
-    assert.equal(image.status, 'queued');
-    assert.equal(image.size, null);
     assert.equal(image.virtual_size, null);
-    await assertNoDataFor(app, variant.storeId, id);
+    await assertBackToQueued(app, variant.storeId, image);
     const data = bytes(1234);
     assert.equal((await upload(app, id, data)).status, 204, 'the image can be uploaded again');
     assert.equal((await getImage(app, id)).checksum, md5(data));
@@ -214,9 +211,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
     assert.ok(inProgress.length > 0, 'the store holds an unfinished write');
     put.abort();
     const image = await waitForImage(app, id, (i) => i.status !== 'saving');
-    assert.equal(image.status, 'queued');
-    assert.equal(image.size, null);
-    await assertNoDataFor(app, variant.storeId, id);
+    await assertBackToQueued(app, variant.storeId, image);
   });
 
   it('#46 a disconnect with a declared Content-Length (fewer bytes than announced) → queued, nothing kept', async function () {
@@ -226,9 +221,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
     await waitForImage(app, id, (i) => i.status === 'saving');
     put.abort();
     const image = await waitForImage(app, id, (i) => i.status !== 'saving');
-    assert.equal(image.status, 'queued');
-    assert.equal(image.size, null);
-    await assertNoDataFor(app, variant.storeId, id);
+    await assertBackToQueued(app, variant.storeId, image);
   });
 
   it('DELETE during an upload → 204; the uploader then gets 410 and no data is left', async function () {
@@ -276,9 +269,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
       const res = await upload(capped, id, bytes(1001));
       assert.equal(res.status, 413);
       const image = await getImage(capped, id);
-      assert.equal(image.status, 'queued');
-      assert.equal(image.size, null);
-      await assertNoDataFor(capped, variant.storeId, id);
+      await assertBackToQueued(capped, variant.storeId, image);
     });
 
     it('#44 a chunked upload crossing the cap mid-stream → 413 while the client is still sending', async function () {
@@ -290,9 +281,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
       assert.equal(res.status, 413);
       put.abort();
       const image = await getImage(capped, id);
-      assert.equal(image.status, 'queued');
-      assert.equal(image.size, null);
-      await assertNoDataFor(capped, variant.storeId, id);
+      await assertBackToQueued(capped, variant.storeId, image);
     });
 
     it('#44 exactly image_size_cap bytes is fine', async function () {
@@ -306,9 +295,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
       const res = await capped.http.put(`/v2/images/${id}/stage`).set('Content-Type', 'application/octet-stream').send(bytes(2000));
       assert.equal(res.status, 413);
       const image = await getImage(capped, id);
-      assert.equal(image.status, 'queued');
-      assert.equal(image.size, null);
-      await assertNoDataFor(capped, variant.storeId, id);
+      await assertBackToQueued(capped, variant.storeId, image);
     });
   });
 
@@ -334,9 +321,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
       assert.equal(res.status, 413);
       put.abort();
       const image = await getImage(quota, id, Q);
-      assert.equal(image.status, 'queued');
-      assert.equal(image.size, null);
-      await assertNoDataFor(quota, variant.storeId, id);
+      await assertBackToQueued(quota, variant.storeId, image);
     });
 
     it('#45 a chunked upload crossing the remaining quota → 413 while streaming; image queued, nothing kept', async function () {
@@ -348,9 +333,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
       assert.equal(res.status, 413);
       put.abort();
       const image = await getImage(quota, id, Q);
-      assert.equal(image.status, 'queued');
-      assert.equal(image.size, null);
-      await assertNoDataFor(quota, variant.storeId, id);
+      await assertBackToQueued(quota, variant.storeId, image);
     });
 
     it('#45 an upload that fits the remaining quota exactly works; then the owner is full', async function () {

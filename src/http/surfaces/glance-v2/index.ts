@@ -38,8 +38,8 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
 
   const middleware: Middleware = async (ctx: Context, next: Next) => {
     ctx.state.formatError = formatError;
-    const requested = ctx.path;
-    if (requested === '/versions' || requested.startsWith('/versions/')) return sendVersions(ctx, 200);
+    const path = ctx.path;
+    if (path === '/versions' || path.startsWith('/versions/')) return sendVersions(ctx, 200);
     if (!negotiateVersion(ctx, accepted)) return sendVersions(ctx, 300);
 
     let requestId: string;
@@ -50,7 +50,6 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
       throw err;
     }
     ctx.set('x-openstack-request-id', requestId);
-    const path = ctx.path;
     if (path.includes('%')) {
       try {
         decodeURIComponent(path);

@@ -159,6 +159,13 @@ export async function storeLeftovers(config: GlintConfig, storeId: string): Prom
 }
 
 /** Asserts a store holds nothing for `imageId` (committed or in progress). */
+/** What a failed upload leaves: the image back to queued without a size, and no data of it in the store. */
+export async function assertBackToQueued(app: TestApp, storeId: string, image: Record<string, unknown>): Promise<void> {
+  assert.equal(image.status, 'queued');
+  assert.equal(image.size, null);
+  await assertNoDataFor(app, storeId, image.id as string);
+}
+
 export async function assertNoDataFor(app: TestApp, storeId: string, imageId: string): Promise<void> {
   const keys = (await storeKeys(app.app, storeId)).filter((k) => k.includes(imageId));
   assert.deepEqual(keys, [], `store ${storeId} still holds data of ${imageId}`);
