@@ -87,22 +87,25 @@ describe('the glint server process', function () {
     const glint = await startGlintProcess(['--config-file', conf], { cwd: dir, port });
     const primary = glint.child.pid as number;
     const workers = () => childPids(primary);
+    // A request that hangs fails the test naming itself, instead of running into mocha's timeout.
+    const request = (path: string, init: RequestInit = {}) => fetch(`${glint.url}${path}`, { ...init, signal: AbortSignal.timeout(15_000) });
+    const workersListening = () => glint.output().split('"worker listening"').length - 1;
     try {
       await waitFor(() => workers().length === 2 && glint.output().includes('"glint listening"'));
       // An image created through one worker is served by every worker: the state is in the catalog.
-      const created = await fetch(`${glint.url}/v2/images`, { method: 'POST', body: JSON.stringify({ name: 'shared', disk_format: 'raw', container_format: 'bare' }) });
+      const created = await request('/v2/images', { method: 'POST', body: JSON.stringify({ name: 'shared', disk_format: 'raw', container_format: 'bare' }) });
       const { id } = (await created.json()) as { id: string };
       for (let i = 0; i < 6; i++) {
-        const res = await fetch(`${glint.url}/v2/images/${id}`, { headers: { Connection: 'close' } });
+        const res = await request(`/v2/images/${id}`, { headers: { Connection: 'close' } });
         assert.equal(res.status, 200);
       }
 
       // Both processes write the one SQLite file at once: every write lands.
       const statuses = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
-          fetch(`${glint.url}/v2/images`, { method: 'POST', headers: { Connection: 'close' }, body: JSON.stringify({ name: `w${i}`, tags: ['a', 'b'] }) }).then(async (res) => {
+          request('/v2/images', { method: 'POST', headers: { Connection: 'close' }, body: JSON.stringify({ name: `w${i}`, tags: ['a', 'b'] }) }).then(async (res) => {
             const image = (await res.json()) as { id: string };
-            const patched = await fetch(`${glint.url}/v2/images/${image.id}`, {
+            const patched = await request(`/v2/images/${image.id}`, {
               method: 'PATCH',
               headers: { Connection: 'close', 'Content-Type': 'application/openstack-images-v2.1-json-patch' },
               body: JSON.stringify([{ op: 'add', path: '/os_distro', value: 'x' }]),
@@ -112,16 +115,19 @@ describe('the glint server process', function () {
         ),
       );
       assert.deepEqual(statuses, Array.from({ length: 40 }, () => [201, 200]));
-      const listed = (await (await fetch(`${glint.url}/v2/images?limit=100`)).json()) as { images: Array<{ os_distro?: string }> };
+      const listed = (await (await request('/v2/images?limit=100')).json()) as { images: Array<{ os_distro?: string }> };
       assert.equal(listed.images.filter((image) => image.os_distro === 'x').length, 40);
 
       const [victim] = workers();
       process.kill(victim, 'SIGKILL');
-      await waitFor(() => workers().length === 2 && !workers().includes(victim));
-      assert.equal((await fetch(`${glint.url}/healthcheck`, { headers: { Connection: 'close' } })).status, 200);
+      // The replacement has started listening: by then the primary has dropped the dead worker
+      // and hands it no more connections.
+      await waitFor(() => workers().length === 2 && !workers().includes(victim) && workersListening() === 3);
+      assert.equal((await request('/healthcheck', { headers: { Connection: 'close' } })).status, 200);
     } finally {
       const before = workers();
-      assert.equal(await glint.stop(), 0, glint.output());
+      const stopped = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`glint did not stop within 20 s:\n${glint.output()}`)), 20_000).unref());
+      assert.equal(await Promise.race([glint.stop(), stopped]), 0, glint.output());
       for (const pid of before) assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), `worker ${pid} is gone`);
     }
   });
