@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runOk, startService, waitForHttp, type Service } from './proc';
+import { freePort, runOk, sleep, startService, waitForHttp, type Service } from './proc';
 
 /**
  * The reference servers: nginx serving the bench's blob files, and Debian's Glance API with no
@@ -132,12 +132,12 @@ function tailOf(file: string, lines = 25): string {
   }
 }
 
-const SHA512_SCRIPT = `
+const HASH_SCRIPT = `
 const { createHash } = require('node:crypto');
 const { openSync, readSync, closeSync } = require('node:fs');
 const fd = openSync(process.argv[1], 'r');
 const buf = Buffer.allocUnsafe(1 << 20);
-const hash = createHash('sha512');
+const hash = createHash(process.argv[2]);
 let total = 0, ns = 0n, n;
 while ((n = readSync(fd, buf, 0, buf.length, null)) > 0) {
   const t = process.hrtime.bigint();
@@ -146,14 +146,43 @@ while ((n = readSync(fd, buf, 0, buf.length, null)) > 0) {
   total += n;
 }
 closeSync(fd);
-process.stdout.write(JSON.stringify({ bytes: total, seconds: Number(ns) / 1e9, sha512: hash.digest('hex') }));
+process.stdout.write(JSON.stringify({ bytes: total, seconds: Number(ns) / 1e9, digest: hash.digest('hex') }));
 `;
 
 /**
- * The floor Glance's hashing contract puts on an upload: sha512 over the same bytes on one core,
- * in a fresh node process reading the (page-cached) file in 1 MiB chunks; only hashing is timed.
+ * What Glance's hashing contract costs an upload: `algorithm` (sha512 for os_hash_value, md5 for
+ * checksum) over the same bytes on one core, in a fresh node process reading the (page-cached)
+ * file in 1 MiB chunks; only hashing is timed. Neither hash can be split across cores, so the
+ * slower of the two bounds any upload that computes both.
  */
-export async function sha512Speed(file: string): Promise<{ bytes: number; seconds: number; sha512: string }> {
-  const out = await runOk(process.execPath, ['-e', SHA512_SCRIPT, file], { timeoutMs: 300_000 });
-  return JSON.parse(out) as { bytes: number; seconds: number; sha512: string };
+export async function hashSpeed(file: string, algorithm: 'sha512' | 'md5'): Promise<{ bytes: number; seconds: number; digest: string }> {
+  const out = await runOk(process.execPath, ['-e', HASH_SCRIPT, file, algorithm], { timeoutMs: 300_000 });
+  return JSON.parse(out) as { bytes: number; seconds: number; digest: string };
+}
+
+const TSX_CJS = ['--require', require.resolve('tsx/cjs')];
+
+/**
+ * The ceiling of the HTTP stack itself for small GETs (bench/koa-floor-child.ts): Koa and one
+ * @koa/router route answering 4 KiB from memory, with glint's default number of workers.
+ */
+export async function startKoaFloor(dir: string, size: number): Promise<Reference> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const logFile = join(dir, 'koa-floor.log');
+  const service = startService('koa-floor', process.execPath, [...TSX_CJS, join(__dirname, 'koa-floor-child.ts'), String(port), String(size)], { logFile });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!tailOf(logFile).includes('KOA-FLOOR listening')) {
+      if (Date.now() > deadline) throw new Error(`the Koa floor server did not start:\n${tailOf(logFile)}`);
+      if (service.child.exitCode !== null) throw new Error(`the Koa floor server exited:\n${tailOf(logFile)}`);
+      await sleep(100);
+    }
+    await waitForHttp(`${url}/v2/images/x/file`, service, 15_000, 206);
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
+  return { name: 'koa-floor', url, service, dir, stop: () => service.stop() };
 }

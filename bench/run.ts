@@ -8,7 +8,9 @@
  * - glint: `node dist/src/main.js` (built first), file store + SQLite; then the same on an S3 store
  *   backed by s3rver. A fresh glint process per phase, so each RSS figure is its phase's own.
  * - references: nginx (sendfile) serving the same blob; Debian's glance-api (no auth, SQLite, file
- *   store); node's single-core sha512 over the same bytes; lib-storage straight to the same s3rver.
+ *   store); node's single-core sha512 and md5 over the same bytes; lib-storage straight to the same
+ *   s3rver; and, as the ceiling of the HTTP stack for small GETs, a bare Koa + @koa/router route
+ *   serving 4 KiB from memory (bench/koa-floor-child.ts).
  * - clients run in their own processes: curl (uploads from the blob file, downloads to /dev/null),
  *   wrk (request rates, 32 connections), bench/s3-client.ts (direct S3).
  * - `--profile`: every glint scenario once, each in its own process under `node --cpu-prof`, no
@@ -23,10 +25,10 @@ import { ensurePackages } from './install';
 import { createImage, curlDownload, curlUpload, deleteImage, prepareLoad, requestJson, wrk, type WrkResult } from './load';
 import { renderProfile, summarizeProfile, type ProfileSummary } from './profile';
 import { sampleRss, stopAll } from './proc';
-import { sha512Speed, startGlance, startNginx, type Reference } from './references';
+import { hashSpeed, startGlance, startKoaFloor, startNginx, type Reference } from './references';
 import { s3Direct, startS3rver, type S3Reference } from './s3';
 import { seedCatalog } from './seed';
-import { makeRow, renderTable, type Row } from './table';
+import { makeRow, median, renderTable, type Row } from './table';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -98,9 +100,10 @@ function log(message: string): void {
 /** Everything measured, run by run; rows are built from it at the end. */
 interface Measurements {
   sha512: number[];
+  md5: number[];
   put: { glint: number[]; glance: number[] };
   get: { glint: number[]; nginx: number[]; glance: number[] };
-  range: { glint: number[]; nginx: number[] };
+  range: { glint: number[]; nginx: number[]; koaFloor: number[] };
   show: { glint: number[]; glance: number[] };
   list: { glint: number[] };
   rss: { idle: number[]; small: number[]; big: number[]; smallSampled: number[]; bigSampled: number[]; s3: number[] };
@@ -123,6 +126,7 @@ interface Context {
   blobSha512: string | null;
   nginx: Reference | null;
   glance: Reference | null;
+  koaFloor: Reference | null;
   s3: S3Reference | null;
   m: Measurements;
   refErrors: Record<string, string>;
@@ -139,9 +143,10 @@ async function main(): Promise<number> {
   const resultsDir = join(REPO_ROOT, 'bench/results');
   const m: Measurements = {
     sha512: [],
+    md5: [],
     put: { glint: [], glance: [] },
     get: { glint: [], nginx: [], glance: [] },
-    range: { glint: [], nginx: [] },
+    range: { glint: [], nginx: [], koaFloor: [] },
     show: { glint: [], glance: [] },
     list: { glint: [] },
     rss: { idle: [], small: [], big: [], smallSampled: [], bigSampled: [], s3: [] },
@@ -193,20 +198,25 @@ async function main(): Promise<number> {
     log(`writing a ${sizeLabel(settings.size)} blob`);
     const { md5 } = makeBlob(blob, settings.size);
 
-    const ctx: Context = { settings, tmp, blob, blobMd5: md5, blobSha512: null, nginx: null, glance: null, s3: null, m, refErrors, profileDir: null };
+    const ctx: Context = { settings, tmp, blob, blobMd5: md5, blobSha512: null, nginx: null, glance: null, koaFloor: null, s3: null, m, refErrors, profileDir: null };
     if (settings.profile) ctx.profileDir = join(resultsDir, `profile-${stamp}`);
 
     if (!settings.profile && settings.phases.has('io')) {
-      log('sha512 single-core floor');
+      log('sha512 and md5 single-core speeds');
       for (let r = 0; r < settings.runs; r++) {
-        const floor = await sha512Speed(blob);
-        m.sha512.push(floor.bytes / MiB / floor.seconds);
-        ctx.blobSha512 = floor.sha512;
+        const sha512 = await hashSpeed(blob, 'sha512');
+        m.sha512.push(sha512.bytes / MiB / sha512.seconds);
+        ctx.blobSha512 = sha512.digest;
+        const md5 = await hashSpeed(blob, 'md5');
+        m.md5.push(md5.bytes / MiB / md5.seconds);
       }
     }
     if (!settings.profile && (settings.phases.has('io') || settings.phases.has('api'))) {
       if (!refErrors.nginx) ctx.nginx = await startReference('nginx', () => startNginx(join(tmp, 'nginx'), blobDir), refErrors);
       if (!refErrors.glance) ctx.glance = await startReference('glance', () => startGlance(join(tmp, 'glance')), refErrors);
+    }
+    if (!settings.profile && settings.phases.has('api')) {
+      ctx.koaFloor = await startReference('koa-floor', () => startKoaFloor(join(tmp, 'koa-floor'), settings.size), refErrors);
     }
 
     if (settings.profile) await profileScenarios(ctx);
@@ -424,7 +434,7 @@ async function load(ctx: Context, key: string, url: string, rangeOf?: number): P
   return result.reqPerSec;
 }
 
-async function rangeRuns(ctx: Context, glint: Glint, id: string, nginx: Reference | null): Promise<void> {
+async function rangeRuns(ctx: Context, glint: Glint, id: string, nginx: Reference | null, koaFloor: Reference | null): Promise<void> {
   const probe = await fetch(`${glint.url}/v2/images/${id}/file`, { headers: { Range: 'bytes=4096-8191' } });
   const body = Buffer.from(await probe.arrayBuffer());
   if (probe.status !== 206 || body.length !== 4096) throw new Error(`glint Range probe: HTTP ${probe.status}, ${body.length} bytes`);
@@ -432,6 +442,10 @@ async function rangeRuns(ctx: Context, glint: Glint, id: string, nginx: Referenc
     if (nginx) {
       const n = await load(ctx, 'range-nginx', `${nginx.url}/blob`, ctx.settings.size);
       if (n !== null) ctx.m.range.nginx.push(n);
+    }
+    if (koaFloor) {
+      const f = await load(ctx, 'range-koa-floor', `${koaFloor.url}/v2/images/${id}/file`, ctx.settings.size);
+      if (f !== null) ctx.m.range.koaFloor.push(f);
     }
     const g = await load(ctx, 'range-glint', `${glint.url}/v2/images/${id}/file`, ctx.settings.size);
     if (g !== null) ctx.m.range.glint.push(g);
@@ -486,7 +500,7 @@ async function fileStorePhases(ctx: Context): Promise<void> {
         }
         if (ctx.glance && !glanceId) glanceId = await createImage(ctx.glance.url, 'bench-api');
         log(`4 KiB Range GETs, ${settings.connections} connections, ${settings.loadSeconds} s ×${settings.runs}`);
-        await rangeRuns(ctx, glint, keepId, ctx.nginx);
+        await rangeRuns(ctx, glint, keepId, ctx.nginx, ctx.koaFloor);
         log(`GET /v2/images/{id}, ${settings.connections} connections, ${settings.loadSeconds} s ×${settings.runs}`);
         await showRuns(ctx, glint, keepId, ctx.glance, glanceId);
       }, database),
@@ -596,7 +610,7 @@ async function profileScenarios(ctx: Context): Promise<void> {
     );
   }
   if (id && settings.phases.has('api')) {
-    await guarded(ctx, 'range', () => withGlint(ctx, 'range', store, (glint) => rangeRuns(ctx, glint, id, null), database));
+    await guarded(ctx, 'range', () => withGlint(ctx, 'range', store, (glint) => rangeRuns(ctx, glint, id, null, null), database));
     await guarded(ctx, 'show', () => withGlint(ctx, 'show', store, (glint) => showRuns(ctx, glint, id, null, undefined), database));
   }
   if (settings.phases.has('list')) await guarded(ctx, 'list', () => listPhase(ctx));
@@ -604,6 +618,14 @@ async function profileScenarios(ctx: Context): Promise<void> {
 }
 
 // ---- the table ----------------------------------------------------------------------------------
+
+/** Says so when twice Glance's download rate is more than nginx's own sendfile rate. */
+function aboveNginx(glance: number[], nginx: number[]): string | undefined {
+  const g = median(glance);
+  const n = median(nginx);
+  if (g === null || n === null || 2 * g <= n) return undefined;
+  return `2× Glance (${(2 * g).toFixed(0)} MiB/s) is above nginx with sendfile (${n.toFixed(0)} MiB/s)`;
+}
 
 function buildRows(settings: Settings, m: Measurements, refErrors: Record<string, string>): Row[] {
   const size = sizeLabel(settings.size);
@@ -616,14 +638,16 @@ function buildRows(settings: Settings, m: Measurements, refErrors: Record<string
   if (io) {
     rows.push(
       makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.sha512, referenceName: 'sha512 1 core', goal: { kind: 'ratio-min', value: 0.75 }, note: failed(settings.profile ? 'put' : 'io') }),
+      makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.md5, referenceName: 'md5 1 core', goal: { kind: 'info' } }),
       makeRow({ metric: `PUT /file ${size}`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.put.glance, referenceName: 'Glance', goal: { kind: 'ratio-min', value: 2 }, note: refNote('glance') }),
       makeRow({ metric: `GET /file ${size}`, unit: 'MiB/s', glintRuns: m.get.glint, referenceRuns: m.get.nginx, referenceName: 'nginx', goal: { kind: 'ratio-min', value: 0.6 }, note: notes(failed(settings.profile ? 'get' : 'io'), refNote('nginx')) }),
-      makeRow({ metric: `GET /file ${size}`, unit: 'MiB/s', glintRuns: m.get.glint, referenceRuns: m.get.glance, referenceName: 'Glance', goal: { kind: 'ratio-min', value: 2 }, note: refNote('glance') }),
+      makeRow({ metric: `GET /file ${size}`, unit: 'MiB/s', glintRuns: m.get.glint, referenceRuns: m.get.glance, referenceName: 'Glance', goal: { kind: 'ratio-min', value: 2 }, note: notes(refNote('glance'), aboveNginx(m.get.glance, m.get.nginx)) }),
     );
   }
   if (api) {
     rows.push(
       makeRow({ metric: `4 KiB Range GETs, ${settings.connections} conns`, unit: 'req/s', glintRuns: m.range.glint, referenceRuns: m.range.nginx, referenceName: 'nginx', goal: { kind: 'ratio-min', value: 0.25 }, note: notes(failed(settings.profile ? 'range' : 'api'), refNote('nginx')) }),
+      makeRow({ metric: `  stack floor: Koa+@koa/router, 4 KiB from memory`, unit: 'req/s', glintRuns: m.range.koaFloor, referenceRuns: m.range.nginx, referenceName: 'nginx', goal: { kind: 'info' }, note: notes(refNote('koa-floor'), 'not glint: what the chosen HTTP stack serves with no catalog read and no disk') }),
       makeRow({ metric: `GET /v2/images/{id}, ${settings.connections} conns`, unit: 'req/s', glintRuns: m.show.glint, referenceRuns: m.show.glance, referenceName: 'Glance', goal: { kind: 'min', value: 5000 }, note: notes(failed(settings.profile ? 'show' : 'api'), refNote('glance')) }),
     );
   }
