@@ -160,6 +160,38 @@ export async function hashSpeed(file: string, algorithm: 'sha512' | 'md5'): Prom
   return JSON.parse(out) as { bytes: number; seconds: number; digest: string };
 }
 
+const DURABLE_WRITE_SCRIPT = `
+const { openSync, readSync, writeSync, fdatasyncSync, closeSync, unlinkSync } = require('node:fs');
+const [source, target] = process.argv.slice(1);
+const input = openSync(source, 'r');
+const output = openSync(target, 'w');
+const buf = Buffer.allocUnsafe(1 << 20);
+let total = 0, n;
+const started = process.hrtime.bigint();
+while ((n = readSync(input, buf, 0, buf.length, null)) > 0) {
+  writeSync(output, buf, 0, n);
+  total += n;
+}
+fdatasyncSync(output);
+const ns = process.hrtime.bigint() - started;
+closeSync(input);
+closeSync(output);
+unlinkSync(target);
+process.stdout.write(JSON.stringify({ bytes: total, seconds: Number(ns) / 1e9 }));
+`;
+
+/**
+ * What the disk puts on an upload that is durable when it is answered, as glint's is (it fsyncs
+ * before the 204; Glance's file store does not): the page-cached blob copied into a file in
+ * `dir` with 1 MiB writes, then fdatasync, no hashing. The file is removed afterwards.
+ */
+export async function durableWriteSpeed(file: string, dir: string): Promise<{ bytes: number; seconds: number }> {
+  mkdirSync(dir, { recursive: true });
+  await runOk('sync', [], { timeoutMs: 120_000 });
+  const out = await runOk(process.execPath, ['-e', DURABLE_WRITE_SCRIPT, file, join(dir, 'durable-write-probe')], { timeoutMs: 300_000 });
+  return JSON.parse(out) as { bytes: number; seconds: number };
+}
+
 const TSX_CJS = ['--require', require.resolve('tsx/cjs')];
 
 /**

@@ -8,9 +8,10 @@
  * - glint: `node dist/src/main.js` (built first), file store + SQLite; then the same on an S3 store
  *   backed by s3rver. A fresh glint process per phase, so each RSS figure is its phase's own.
  * - references: nginx (sendfile) serving the same blob; Debian's glance-api (no auth, SQLite, file
- *   store); node's single-core sha512 and md5 over the same bytes; lib-storage straight to the same
- *   s3rver; and, as the ceiling of the HTTP stack for small GETs, a bare Koa + @koa/router route
- *   serving 4 KiB from memory (bench/koa-floor-child.ts).
+ *   store); node's single-core sha512 and md5 over the same bytes; the same bytes written and
+ *   fdatasynced to the disk glint stores on; lib-storage straight to the same s3rver; and, as the
+ *   ceiling of the HTTP stack for small GETs, a bare Koa + @koa/router route serving 4 KiB from
+ *   memory (bench/koa-floor-child.ts).
  * - clients run in their own processes: curl (uploads from the blob file, downloads to /dev/null),
  *   wrk (request rates, 32 connections), bench/s3-client.ts (direct S3).
  * - `--profile`: every glint scenario once, each in its own process under `node --cpu-prof`, no
@@ -25,7 +26,7 @@ import { ensurePackages } from './install';
 import { createImage, curlDownload, curlUpload, deleteImage, prepareLoad, requestJson, wrk, type WrkResult } from './load';
 import { renderProfile, summarizeProfile, type ProfileSummary } from './profile';
 import { runOk, sampleRss, stopAll } from './proc';
-import { hashSpeed, startGlance, startKoaFloor, startNginx, type Reference } from './references';
+import { durableWriteSpeed, hashSpeed, startGlance, startKoaFloor, startNginx, type Reference } from './references';
 import { s3Direct, startS3rver, type S3Reference } from './s3';
 import { seedCatalog } from './seed';
 import { makeRow, median, renderTable, type Row } from './table';
@@ -101,6 +102,7 @@ function log(message: string): void {
 interface Measurements {
   sha512: number[];
   md5: number[];
+  durableWrite: number[];
   put: { glint: number[]; glance: number[] };
   get: { glint: number[]; nginx: number[]; glance: number[] };
   range: { glint: number[]; nginx: number[]; koaFloor: number[] };
@@ -144,6 +146,7 @@ async function main(): Promise<number> {
   const m: Measurements = {
     sha512: [],
     md5: [],
+    durableWrite: [],
     put: { glint: [], glance: [] },
     get: { glint: [], nginx: [], glance: [] },
     range: { glint: [], nginx: [], koaFloor: [] },
@@ -209,6 +212,11 @@ async function main(): Promise<number> {
         ctx.blobSha512 = sha512.digest;
         const md5 = await hashSpeed(blob, 'md5');
         m.md5.push(md5.bytes / MiB / md5.seconds);
+      }
+      log('durable write speed of the disk glint stores on');
+      for (let r = 0; r < settings.runs; r++) {
+        const write = await durableWriteSpeed(blob, join(tmp, 'durable-write'));
+        m.durableWrite.push(write.bytes / MiB / write.seconds);
       }
     }
     if (!settings.profile && (settings.phases.has('io') || settings.phases.has('api'))) {
@@ -649,6 +657,7 @@ function buildRows(settings: Settings, m: Measurements, refErrors: Record<string
     rows.push(
       makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.sha512, referenceName: 'sha512 1 core', goal: { kind: 'ratio-min', value: 0.75 }, note: failed(settings.profile ? 'put' : 'io') }),
       makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.md5, referenceName: 'md5 1 core', goal: { kind: 'info' } }),
+      makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.durableWrite, referenceName: 'write+fdatasync', goal: { kind: 'info' } }),
       makeRow({ metric: `PUT /file ${size}`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.put.glance, referenceName: 'Glance', goal: { kind: 'ratio-min', value: 2 }, note: refNote('glance') }),
       makeRow({ metric: `GET /file ${size}`, unit: 'MiB/s', glintRuns: m.get.glint, referenceRuns: m.get.nginx, referenceName: 'nginx', goal: { kind: 'ratio-min', value: 0.6 }, note: notes(failed(settings.profile ? 'get' : 'io'), refNote('nginx')) }),
       makeRow({ metric: `GET /file ${size}`, unit: 'MiB/s', glintRuns: m.get.glint, referenceRuns: m.get.glance, referenceName: 'Glance', goal: { kind: 'ratio-min', value: 2 }, note: notes(refNote('glance'), aboveNginx(m.get.glance, m.get.nginx)) }),
