@@ -2,6 +2,7 @@ import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
 import type { ImageSelect } from './image-rows';
 import type { ColumnFilter, FilterColumn, ImageListQuery, ListScope, SortKey } from './repository';
+import { afterKeyset, keysetOrderBy, type KeysetColumn } from './sql';
 import { placeholders, type SqlValue } from './statements';
 
 /**
@@ -43,6 +44,8 @@ interface SortColumn {
   notNull: boolean;
   valueOf: (image: Image) => string | number | null;
 }
+
+type SortKeysetColumn = KeysetColumn & Pick<SortColumn, 'notNull'>;
 
 const SORT_COLUMNS: Readonly<Record<SortKey, SortColumn>> = {
   name: { column: imagesColumn('name'), notNull: false, valueOf: (image) => image.name },
@@ -93,9 +96,13 @@ export function imageListStatement(query: ImageListQuery): ImageSelect {
     where.add('EXISTS (SELECT 1 FROM `image_tags` WHERE `image_tags`.`image_id` = `images`.`id` AND `image_tags`.`value` = ?)', tag);
   }
   const sort = query.sort.length > 0 ? query.sort : FALLBACK_SORT;
-  if (query.marker) afterMarker(where, sort, query.marker);
-  const orderBy = sort.map(({ key, dir }) => SORT_COLUMNS[key].column + (dir === 'asc' ? ' ASC' : ' DESC')).join(', ');
-  const rest = ' FROM `images` WHERE ' + where.terms.join(' AND ') + ' ORDER BY ' + orderBy + ' LIMIT ' + String(query.limit);
+  const marker = query.marker;
+  const keys: SortKeysetColumn[] = sort.map(({ key, dir }) => {
+    const { column, notNull, valueOf } = SORT_COLUMNS[key];
+    return { column, notNull, dir, value: marker ? valueOf(marker) : null };
+  });
+  if (marker) afterMarker(where, keys);
+  const rest = ' FROM `images` WHERE ' + where.terms.join(' AND ') + ' ORDER BY ' + keysetOrderBy(keys) + ' LIMIT ' + String(query.limit);
   return (columns) => ({ sql: 'SELECT ' + columns + rest, bindings: where.bindings });
 }
 
@@ -168,45 +175,13 @@ function applyColumnFilter(where: Conditions, filter: ColumnFilter): void {
 }
 
 /**
- * Keeps the rows that come strictly after the marker in `sort` order. NULL sorts lowest, which is
- * what both SQLite and MySQL do by default, so the comparisons treat NULL as smaller than every
- * value: row > marker ⇔ for some i, the first i-1 keys are equal and key i is beyond the marker's
- * in its direction.
+ * Keeps the rows that come strictly after the marker in `sort` order (see afterKeyset).
  *
  * That disjunction is no index range, so the bound it implies on the first key (≥ or ≤ the
  * marker's value) is added too: the scan of the sort index then starts at the marker instead of
  * the top, and a deep page costs what the first does.
  */
-function afterMarker(where: Conditions, sort: ImageListQuery['sort'], marker: Image): void {
-  const keys = sort.map(({ key, dir }) => ({ ...SORT_COLUMNS[key], dir, value: SORT_COLUMNS[key].valueOf(marker) }));
-  const branches: string[] = [];
-  const bindings: SqlValue[] = [];
-  keys.forEach((key, index) => {
-    const terms: string[] = [];
-    for (const earlier of keys.slice(0, index)) {
-      if (earlier.value === null) {
-        terms.push(earlier.column + ' IS NULL');
-      } else {
-        terms.push(earlier.column + ' = ?');
-        bindings.push(earlier.value);
-      }
-    }
-    if (key.dir === 'asc') {
-      if (key.value === null) {
-        terms.push(key.column + ' IS NOT NULL');
-      } else {
-        terms.push(key.column + ' > ?');
-        bindings.push(key.value);
-      }
-    } else if (key.value === null) {
-      // Nothing sorts below NULL.
-      terms.push('1 = 0');
-    } else {
-      terms.push('(' + key.column + ' < ? OR ' + key.column + ' IS NULL)');
-      bindings.push(key.value);
-    }
-    branches.push('(' + terms.join(' AND ') + ')');
-  });
+function afterMarker(where: Conditions, keys: readonly SortKeysetColumn[]): void {
   // NULL sorts lowest: ascending, nothing NULL comes after a value, so `≥` holds for every row
   // after the marker; descending, NULLs do, so only a NOT NULL column has the `≤` bound.
   const [first] = keys;
@@ -214,7 +189,8 @@ function afterMarker(where: Conditions, sort: ImageListQuery['sort'], marker: Im
     if (first.dir === 'asc') where.add(first.column + ' >= ?', first.value);
     else if (first.notNull) where.add(first.column + ' <= ?', first.value);
   }
-  where.add('(' + branches.join(' OR ') + ')', ...bindings);
+  const after = afterKeyset(keys);
+  where.add(after.sql, ...after.bindings);
 }
 
 function toSqlValue(column: FilterColumn, type: ColumnType, value: string | number | boolean | Date | null): SqlValue {

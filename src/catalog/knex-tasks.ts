@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { NewTask, Task, TaskListQuery, TaskRepository, TaskStatus } from './repository';
-import { orderByKeyset, toDate, toNullableDate, whereAfterKeyset, type DbBoolean, type DbInteger, type KeysetColumn } from './sql';
+import { afterKeyset, keysetOrderBy, toDate, toNullableDate, type DbBoolean, type DbInteger, type KeysetColumn } from './sql';
 
 interface TaskRow {
   id: string;
@@ -98,10 +98,13 @@ export class KnexTaskRepository implements TaskRepository {
     if (query.imageId !== undefined) select.where('image_id', query.imageId);
     const { key, dir } = query.sort;
     // The id tie-breaker makes the order total, so a marker always has one position.
-    const keyset: KeysetColumn[] = [{ column: key, dir, value: query.marker ? SORT_VALUES[key](query.marker) : null }];
-    if (key !== 'id') keyset.push({ column: 'id', dir, value: query.marker?.id ?? null });
-    if (query.marker) whereAfterKeyset(select, keyset);
-    orderByKeyset(select, keyset);
+    const keyset: KeysetColumn[] = [{ column: '`' + key + '`', dir, value: query.marker ? SORT_VALUES[key](query.marker) : null }];
+    if (key !== 'id') keyset.push({ column: '`id`', dir, value: query.marker?.id ?? null });
+    if (query.marker) {
+      const after = afterKeyset(keyset);
+      select.whereRaw(after.sql, after.bindings);
+    }
+    select.orderByRaw(keysetOrderBy(keyset));
     const rows: TaskRow[] = await select.limit(query.limit);
     return rows.map(toTask);
   }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { SqlStatement, SqlValue } from './statements';
 
 /**
  * Small SQL helpers shared by the knex repositories: driver error classification, retried
@@ -73,49 +74,55 @@ export async function inTransaction<T>(knex: Knex, work: (trx: Knex.Transaction)
   }
 }
 
-/** One column of an ORDER BY, with the marker row's value in it. */
+/**
+ * One column of an ORDER BY, with the marker row's value in it. `column` is SQL text, quoted as
+ * both databases read it (backticks).
+ */
 export interface KeysetColumn {
   column: string;
   dir: 'asc' | 'desc';
   value: string | number | null;
 }
 
-export function orderByKeyset(query: Knex.QueryBuilder, keys: readonly KeysetColumn[]): void {
-  for (const key of keys) query.orderBy(key.column, key.dir);
+/** The ORDER BY list (without the keywords) for `keys`. */
+export function keysetOrderBy(keys: readonly KeysetColumn[]): string {
+  return keys.map((key) => key.column + (key.dir === 'asc' ? ' ASC' : ' DESC')).join(', ');
 }
 
 /**
- * Keeps the rows that come strictly after the marker in the order of `keys`. NULL sorts lowest,
- * which is what both SQLite and MySQL do by default, so the comparisons below treat NULL as
- * smaller than every value: row > marker ⇔ for some i, the first i-1 keys are equal and key i is
- * beyond the marker's in its direction.
+ * The condition keeping the rows that come strictly after the marker in the order of `keys` (at
+ * least one). NULL sorts lowest, which is what both SQLite and MySQL do by default, so the
+ * comparisons treat NULL as smaller than every value: row > marker ⇔ for some i, the first i-1
+ * keys are equal and key i is beyond the marker's in its direction.
  */
-export function whereAfterKeyset(query: Knex.QueryBuilder, keys: readonly KeysetColumn[]): void {
-  if (keys.length === 0) return;
-  query.where((anyBranch) => {
-    keys.forEach((key, index) => {
-      anyBranch.orWhere((branch) => {
-        for (const earlier of keys.slice(0, index)) whereSameAs(branch, earlier);
-        whereBeyond(branch, key);
-      });
-    });
+export function afterKeyset(keys: readonly KeysetColumn[]): SqlStatement {
+  const branches: string[] = [];
+  const bindings: SqlValue[] = [];
+  keys.forEach((key, index) => {
+    const terms: string[] = [];
+    for (const earlier of keys.slice(0, index)) {
+      if (earlier.value === null) {
+        terms.push(earlier.column + ' IS NULL');
+      } else {
+        terms.push(earlier.column + ' = ?');
+        bindings.push(earlier.value);
+      }
+    }
+    if (key.dir === 'asc') {
+      if (key.value === null) {
+        terms.push(key.column + ' IS NOT NULL');
+      } else {
+        terms.push(key.column + ' > ?');
+        bindings.push(key.value);
+      }
+    } else if (key.value === null) {
+      // Nothing sorts below NULL.
+      terms.push('1 = 0');
+    } else {
+      terms.push('(' + key.column + ' < ? OR ' + key.column + ' IS NULL)');
+      bindings.push(key.value);
+    }
+    branches.push('(' + terms.join(' AND ') + ')');
   });
-}
-
-function whereSameAs(query: Knex.QueryBuilder, key: KeysetColumn): void {
-  if (key.value === null) query.whereNull(key.column);
-  else query.where(key.column, key.value);
-}
-
-function whereBeyond(query: Knex.QueryBuilder, key: KeysetColumn): void {
-  const { column, value } = key;
-  if (key.dir === 'asc') {
-    if (value === null) query.whereNotNull(column);
-    else query.where(column, '>', value);
-  } else if (value === null) {
-    // Nothing sorts below NULL.
-    query.whereRaw('1 = 0');
-  } else {
-    query.where((below) => below.where(column, '<', value).orWhereNull(column));
-  }
+  return { sql: '(' + branches.join(' OR ') + ')', bindings };
 }
