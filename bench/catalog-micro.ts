@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDatabaseUrl } from '../src/catalog/database';
 import { KnexCatalog } from '../src/catalog/knex-catalog';
-import type { ImageListQuery } from '../src/catalog/repository';
+import { defaultListQuery } from '../test/support/list-query';
 import { seedCatalog } from './seed';
 
 /**
@@ -29,21 +29,6 @@ const GETS = option('gets', 20_000);
 const LISTS = option('lists', 2_000);
 const ROUNDS = option('rounds', 3);
 
-function listQuery(overrides: Partial<ImageListQuery> = {}): ImageListQuery {
-  return {
-    scope: { kind: 'everything', projectId: null, includeAllCommunity: false },
-    filters: [{ column: 'os_hidden', op: 'eq', value: false }],
-    properties: {},
-    tags: [],
-    sort: [
-      { key: 'created_at', dir: 'desc' },
-      { key: 'id', dir: 'desc' },
-    ],
-    limit: 20,
-    ...overrides,
-  };
-}
-
 async function time(count: number, op: (i: number) => Promise<unknown>): Promise<number> {
   let best = Infinity;
   for (let round = 0; round < ROUNDS; round++) {
@@ -66,7 +51,7 @@ async function main(): Promise<void> {
       await catalog.migrate();
       const rows = (await catalog.knex('images').select('id')) as Array<{ id: string }>;
       const ids = Array.from({ length: GETS }, () => rows[Math.floor(Math.random() * rows.length)].id);
-      const firstPage = await catalog.images.list(listQuery());
+      const firstPage = await catalog.images.list(defaultListQuery());
       if (firstPage.length !== 20 || firstPage.some((image) => image.locations.length !== 1 || image.tags.length !== 2)) {
         throw new Error('unexpected first page');
       }
@@ -86,12 +71,12 @@ async function main(): Promise<void> {
 
       // warm-up: JIT and SQLite page cache
       for (let i = 0; i < 2_000; i++) await catalog.images.get(ids[i]);
-      for (let i = 0; i < 200; i++) await catalog.images.list(listQuery());
+      for (let i = 0; i < 200; i++) await catalog.images.list(defaultListQuery());
 
       const get = await time(GETS, (i) => catalog.images.get(ids[i]));
-      const list = await time(LISTS, () => catalog.images.list(listQuery()));
-      const next = await time(LISTS, () => catalog.images.list(listQuery({ marker })));
-      const deep = await time(Math.ceil(LISTS / 10), () => catalog.images.list(listQuery({ marker: deepMarker })));
+      const list = await time(LISTS, () => catalog.images.list(defaultListQuery()));
+      const next = await time(LISTS, () => catalog.images.list(defaultListQuery({ marker })));
+      const deep = await time(Math.ceil(LISTS / 10), () => catalog.images.list(defaultListQuery({ marker: deepMarker })));
       console.log(`images.get(id)                        ${get.toFixed(1)} µs/op (${GETS} ops, best of ${ROUNDS})`);
       console.log(`images.list(limit 20)                 ${list.toFixed(1)} µs/op (${LISTS} ops, best of ${ROUNDS})`);
       console.log(`images.list(limit 20, marker)         ${next.toFixed(1)} µs/op (${LISTS} ops, best of ${ROUNDS})`);

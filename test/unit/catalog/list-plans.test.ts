@@ -4,8 +4,8 @@ import { childStatements, IMAGE_SELECT, imageByIdStatement, type ImageSelect } f
 import { imageListStatement } from '../../../src/catalog/image-list-query';
 import { KnexCatalog } from '../../../src/catalog/knex-catalog';
 import type { Image } from '../../../src/domain/image';
-import type { ImageListQuery } from '../../../src/catalog/repository';
 import type { SqlStatement } from '../../../src/catalog/statements';
+import { defaultListQuery } from '../../support/list-query';
 
 /**
  * SQLite's plans for the hot reads: the list walks an index in the requested order and stops after
@@ -30,21 +30,6 @@ describe('catalog query plans on SQLite', () => {
     return rows.map((row) => row.detail);
   }
 
-  function listQuery(overrides: Partial<ImageListQuery> = {}): ImageListQuery {
-    return {
-      scope: { kind: 'everything', projectId: null, includeAllCommunity: false },
-      filters: [{ column: 'os_hidden', op: 'eq', value: false }],
-      properties: {},
-      tags: [],
-      sort: [
-        { key: 'created_at', dir: 'desc' },
-        { key: 'id', dir: 'desc' },
-      ],
-      limit: 20,
-      ...overrides,
-    };
-  }
-
   const marker = {
     id: '5b1c2f0e-0000-4000-8000-000000000000',
     name: 'm',
@@ -58,20 +43,20 @@ describe('catalog query plans on SQLite', () => {
   }
 
   it('walks (created_at, id) for the default admin and unauthenticated list', async () => {
-    assertOrderedBy(await plan(imageListStatement(listQuery())), 'images_created_at_id_idx');
+    assertOrderedBy(await plan(imageListStatement(defaultListQuery())), 'images_created_at_id_idx');
     assertOrderedBy(
-      await plan(imageListStatement(listQuery({ scope: { kind: 'everything', projectId: 'p', includeAllCommunity: false } }))),
+      await plan(imageListStatement(defaultListQuery({ scope: { kind: 'everything', projectId: 'p', includeAllCommunity: false } }))),
       'images_created_at_id_idx',
     );
   });
 
   it('seeks to the marker instead of scanning from the top', async () => {
-    const details = await plan(imageListStatement(listQuery({ marker })));
+    const details = await plan(imageListStatement(defaultListQuery({ marker })));
     assertOrderedBy(details, 'images_created_at_id_idx');
     assert.match(details[0], /\(created_at<\?\)/);
     const byName = await plan(
       imageListStatement(
-        listQuery({
+        defaultListQuery({
           marker,
           sort: [
             { key: 'name', dir: 'asc' },
@@ -86,7 +71,7 @@ describe('catalog query plans on SQLite', () => {
 
   it('reads a visibility, status or owner in list order from its composite index', async () => {
     assertOrderedBy(
-      await plan(imageListStatement(listQuery({ scope: { kind: 'project', projectId: null, memberStatus: 'accepted', includeAllCommunity: false } }))),
+      await plan(imageListStatement(defaultListQuery({ scope: { kind: 'project', projectId: null, memberStatus: 'accepted', includeAllCommunity: false } }))),
       'images_visibility_created_at_id_idx',
     );
     for (const [column, value] of [
@@ -95,7 +80,7 @@ describe('catalog query plans on SQLite', () => {
       ['owner', 'p'],
     ] as const) {
       assertOrderedBy(
-        await plan(imageListStatement(listQuery({ filters: [{ column, op: 'eq', value }] }))),
+        await plan(imageListStatement(defaultListQuery({ filters: [{ column, op: 'eq', value }] }))),
         `images_${column}_created_at_id_idx`,
       );
     }
