@@ -7,16 +7,16 @@
  * `node --require tsx/cjs`; whatever glint does per request comes on top of this.
  */
 import cluster from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import Router from '@koa/router';
 import Koa from 'koa';
+import { defaultWorkerCount } from '../src/config/load';
 
 const port = Number(process.argv[2]);
 const size = Number(process.argv[3]);
 const chunk = Buffer.alloc(4096, 7);
 
 if (cluster.isPrimary) {
-  const workers = Math.min(availableParallelism(), 8);
+  const workers = defaultWorkerCount();
   for (let i = 0; i < workers; i++) cluster.fork();
   let listening = 0;
   cluster.on('listening', () => {

@@ -151,6 +151,17 @@ export async function waitForHttp(url: string, service: Service, timeoutMs: numb
   }
 }
 
+/** Node arguments that run a TypeScript file directly (tsx's CommonJS hook). */
+export const TSX_CJS = ['--require', require.resolve('tsx/cjs')];
+
+/**
+ * Writes back what is dirty in the page cache (`sync`), so that a timed write does not compete
+ * with the writeback of the one before it (a gigabyte of it, after an upload).
+ */
+export async function flushDirtyPages(): Promise<void> {
+  await runOk('sync', [], { timeoutMs: 120_000 });
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

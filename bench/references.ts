@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runOk, sleep, startService, waitForHttp, type Service } from './proc';
+import { flushDirtyPages, freePort, runOk, sleep, startService, TSX_CJS, waitForHttp, type Service } from './proc';
 
 /**
  * The reference servers: nginx serving the bench's blob files, and Debian's Glance API with no
@@ -187,12 +187,10 @@ process.stdout.write(JSON.stringify({ bytes: total, seconds: Number(ns) / 1e9 })
  */
 export async function durableWriteSpeed(file: string, dir: string): Promise<{ bytes: number; seconds: number }> {
   mkdirSync(dir, { recursive: true });
-  await runOk('sync', [], { timeoutMs: 120_000 });
+  await flushDirtyPages();
   const out = await runOk(process.execPath, ['-e', DURABLE_WRITE_SCRIPT, file, join(dir, 'durable-write-probe')], { timeoutMs: 300_000 });
   return JSON.parse(out) as { bytes: number; seconds: number };
 }
-
-const TSX_CJS = ['--require', require.resolve('tsx/cjs')];
 
 /**
  * The ceiling of the HTTP stack itself for small GETs (bench/koa-floor-child.ts): Koa and one

@@ -25,7 +25,7 @@ import { buildGlint, glintSourceState, REPO_ROOT, startGlint, type Glint, type G
 import { ensurePackages } from './install';
 import { createImage, curlDownload, curlUpload, deleteImage, prepareLoad, requestJson, wrk, type WrkResult } from './load';
 import { renderProfile, summarizeProfile, type ProfileSummary } from './profile';
-import { runOk, sampleRss, stopAll } from './proc';
+import { flushDirtyPages, sampleRss, stopAll } from './proc';
 import { durableWriteSpeed, hashSpeed, startGlance, startKoaFloor, startNginx, type Reference } from './references';
 import { s3Direct, startS3rver, type S3Reference } from './s3';
 import { seedCatalog } from './seed';
@@ -360,14 +360,6 @@ function collectProfile(ctx: Context, name: string, window: { fromUs: number; to
 // ---- scenarios --------------------------------------------------------------------------------
 
 /** PUT the blob `runs` times to fresh images; returns the ids. Glance runs interleaved when given. */
-/**
- * Writes back what earlier uploads left dirty in the page cache, so that no upload competes with
- * the writeback of the one before it (a gigabyte of it, for whichever server came second).
- */
-async function flushDirtyPages(): Promise<void> {
-  await runOk('sync', [], { timeoutMs: 120_000 });
-}
-
 async function putRuns(ctx: Context, glint: Glint, into: number[], glance: Reference | null): Promise<{ glintIds: string[]; glanceIds: string[] }> {
   const glintIds: string[] = [];
   const glanceIds: string[] = [];

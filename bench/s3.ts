@@ -1,8 +1,6 @@
 import { join } from 'node:path';
 import { REPO_ROOT } from './glint';
-import { runOk, startService, sleep, tailFile, type Service } from './proc';
-
-const TSX_CJS = ['--require', require.resolve('tsx/cjs')];
+import { runOk, startService, sleep, tailFile, TSX_CJS, type Service } from './proc';
 
 export interface S3Reference {
   endpoint: string;

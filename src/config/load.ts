@@ -324,11 +324,16 @@ function deepFreeze<T>(value: T): T {
 /** Glance's default is one worker per CPU, at most 8 (explicit values are not capped). */
 const DEFAULT_WORKERS_CAP = 8;
 
+/** Worker processes when `[DEFAULT] workers` is left empty. */
+export function defaultWorkerCount(): number {
+  return Math.min(availableParallelism(), DEFAULT_WORKERS_CAP);
+}
+
 function workerCount(value: string, database: DatabaseConfig, where: string): number {
   const text = value.trim();
   let count: number;
   if (text === '') {
-    count = Math.min(availableParallelism(), DEFAULT_WORKERS_CAP);
+    count = defaultWorkerCount();
   } else if (/^\d+$/.test(text) && Number.isSafeInteger(Number(text))) {
     count = Number(text);
   } else {
