@@ -11,11 +11,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { memoryOf } from '../bench/proc';
 import { FilesystemStore } from '../src/stores/filesystem';
 
 const MiB = 1024 * 1024;
@@ -87,8 +87,7 @@ async function main(): Promise<number> {
 /** VmHWM (the kernel's exact peak RSS of this process) in bytes; undefined without /proc. */
 function highWaterMark(): number | undefined {
   try {
-    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return match ? Number(match[1]) * 1024 : undefined;
+    return memoryOf(process.pid).hwm;
   } catch {
     return undefined;
   }
