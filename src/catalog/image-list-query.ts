@@ -1,6 +1,6 @@
 import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
-import type { ImageSelect } from './image-rows';
+import { imagesColumn, type ImageSelect } from './image-rows';
 import type { ColumnFilter, FilterColumn, ImageListQuery, ListScope, SortKey } from './repository';
 import { afterKeyset, keysetOrderBy, type KeysetColumn } from './sql';
 import { placeholders, type SqlValue } from './statements';
@@ -12,10 +12,6 @@ import { placeholders, type SqlValue } from './statements';
  */
 
 type ColumnType = 'text' | 'integer' | 'boolean' | 'timestamp';
-
-function imagesColumn(name: string): string {
-  return '`images`.`' + name + '`';
-}
 
 const FILTER_COLUMNS: Readonly<Record<FilterColumn, { column: string; type: ColumnType }>> = {
   id: { column: imagesColumn('id'), type: 'text' },

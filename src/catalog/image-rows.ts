@@ -64,6 +64,11 @@ export function attributeColumns(changes: ImageAttributeChanges): Partial<Record
   return columns;
 }
 
+/** `images`.`<name>`, quoted as both databases read it. */
+export function imagesColumn(name: string): string {
+  return '`images`.`' + name + '`';
+}
+
 /**
  * The `images` columns every image read selects, in this order; `imageFromRow` reads them by
  * position (rows come back as arrays: materialising 20 named properties per row costs more than
@@ -91,7 +96,7 @@ export const IMAGE_SELECT = [
   'deleted_at',
   'revision',
 ]
-  .map((column) => '`images`.`' + column + '`')
+  .map(imagesColumn)
   .join(', ');
 
 interface Children {
@@ -102,7 +107,7 @@ interface Children {
 
 /** Position of `images`.`children` in the rows loadImages reads: right after IMAGE_SELECT. */
 const CHILDREN_COLUMN = 20;
-const IMAGE_SELECT_WITH_CHILDREN = IMAGE_SELECT + ', `images`.`children`';
+const IMAGE_SELECT_WITH_CHILDREN = IMAGE_SELECT + ', ' + imagesColumn('children');
 
 /**
  * The images.children document (see its migration): {"p": {name: value}, "t": [tag],
