@@ -528,7 +528,8 @@ class DescriptorCache {
       closeFd(fd, () => undefined);
       return null;
     }
-    const entry: CachedDescriptor = { fd, dev: info.dev, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, users: 1, lastUsed: Date.now(), validatedAt: Date.now(), cached: false };
+    const now = Date.now();
+    const entry: CachedDescriptor = { fd, dev: info.dev, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, users: 1, lastUsed: now, validatedAt: now, cached: false };
     if (!this.closed && !this.entries.has(path)) {
       entry.cached = true;
       this.entries.set(path, entry);
