@@ -42,12 +42,13 @@ function toTask(row: TaskRow): Task {
   };
 }
 
-const SORT_VALUES: Readonly<Record<TaskListQuery['sort']['key'], (task: Task) => string | number>> = {
-  created_at: (task) => task.createdAt.getTime(),
-  updated_at: (task) => task.updatedAt.getTime(),
-  id: (task) => task.id,
-  type: (task) => task.type,
-  status: (task) => task.status,
+/** The sortable columns, as SQL text, and each one's value in a marker task. */
+const SORT_COLUMNS: Readonly<Record<TaskListQuery['sort']['key'], { column: string; valueOf: (task: Task) => string | number }>> = {
+  created_at: { column: '`created_at`', valueOf: (task) => task.createdAt.getTime() },
+  updated_at: { column: '`updated_at`', valueOf: (task) => task.updatedAt.getTime() },
+  id: { column: '`id`', valueOf: (task) => task.id },
+  type: { column: '`type`', valueOf: (task) => task.type },
+  status: { column: '`status`', valueOf: (task) => task.status },
 };
 
 /** Candidates fetched per claim round; losing one to another node moves on to the next. */
@@ -98,8 +99,11 @@ export class KnexTaskRepository implements TaskRepository {
     if (query.imageId !== undefined) select.where('image_id', query.imageId);
     const { key, dir } = query.sort;
     // The id tie-breaker makes the order total, so a marker always has one position.
-    const keyset: KeysetColumn[] = [{ column: '`' + key + '`', dir, value: query.marker ? SORT_VALUES[key](query.marker) : null }];
-    if (key !== 'id') keyset.push({ column: '`id`', dir, value: query.marker?.id ?? null });
+    // SQL text comes from the map only: a key outside it is a caller's bug, not a column name
+    const sortColumn = Object.hasOwn(SORT_COLUMNS, key) ? SORT_COLUMNS[key] : undefined;
+    if (sortColumn === undefined) throw new Error(`Invalid task sort key ${String(key)}`);
+    const keyset: KeysetColumn[] = [{ column: sortColumn.column, dir, value: query.marker ? sortColumn.valueOf(query.marker) : null }];
+    if (key !== 'id') keyset.push({ column: SORT_COLUMNS.id.column, dir, value: query.marker?.id ?? null });
     if (query.marker) {
       const after = afterKeyset(keyset);
       select.whereRaw(after.sql, after.bindings);
