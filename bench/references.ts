@@ -192,27 +192,56 @@ export async function durableWriteSpeed(file: string, dir: string): Promise<{ by
   return JSON.parse(out) as { bytes: number; seconds: number };
 }
 
+/** What the download floor reads: glint's catalog file, its file store's directory, and an image stored there. */
+export interface DownloadFloorSource {
+  catalog: string;
+  dataDir: string;
+  imageId: string;
+}
+
 /**
- * The ceiling of the HTTP stack itself for small GETs (bench/koa-floor-child.ts): Koa and one
- * @koa/router route answering 4 KiB from memory, with glint's default number of workers.
+ * The ceilings of the HTTP stack for small GETs (bench/koa-floor-child.ts), with glint's default
+ * number of workers: Koa and one @koa/router route answering 4 KiB from memory; or, given
+ * `download`, the same route reading the image's catalog row and 4 KiB of its file per request.
  */
-export async function startKoaFloor(dir: string, size: number): Promise<Reference> {
+export async function startKoaFloor(dir: string, size: number, download?: DownloadFloorSource): Promise<Reference> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  const logFile = join(dir, 'koa-floor.log');
-  const service = startService('koa-floor', process.execPath, [...TSX_CJS, join(__dirname, 'koa-floor-child.ts'), String(port), String(size)], { logFile });
+  const name = download ? 'download-floor' : 'koa-floor';
+  const logFile = join(dir, `${name}.log`);
+  const mode = download ? ['download', download.catalog, download.dataDir] : ['memory'];
+  const service = startService(name, process.execPath, [...TSX_CJS, join(__dirname, 'koa-floor-child.ts'), String(port), String(size), ...mode], { logFile });
   const url = `http://127.0.0.1:${port}`;
   try {
     const deadline = Date.now() + 30_000;
     while (!tailOf(logFile).includes('KOA-FLOOR listening')) {
-      if (Date.now() > deadline) throw new Error(`the Koa floor server did not start:\n${tailOf(logFile)}`);
-      if (service.child.exitCode !== null) throw new Error(`the Koa floor server exited:\n${tailOf(logFile)}`);
+      if (Date.now() > deadline) throw new Error(`the ${name} server did not start:\n${tailOf(logFile)}`);
+      if (service.child.exitCode !== null) throw new Error(`the ${name} server exited:\n${tailOf(logFile)}`);
       await sleep(100);
     }
-    await waitForHttp(`${url}/v2/images/x/file`, service, 15_000, 206);
+    await waitForHttp(`${url}/v2/images/${download?.imageId ?? 'x'}/file`, service, 15_000, 206);
   } catch (err) {
     await service.stop();
     throw err;
   }
-  return { name: 'koa-floor', url, service, dir, stop: () => service.stop() };
+  return { name, url, service, dir, stop: () => service.stop() };
+}
+
+/**
+ * The ceiling of an upload that computes md5 and sha512 on this machine (bench/put-floor-child.ts):
+ * bare node:http passing the body through glint's two hash threads and dropping the bytes.
+ */
+export async function startPutFloor(dir: string, expectedMd5: string | null): Promise<Reference> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const logFile = join(dir, 'put-floor.log');
+  const service = startService('put-floor', process.execPath, [...TSX_CJS, join(__dirname, 'put-floor-child.ts'), String(port), ...(expectedMd5 ? [expectedMd5] : [])], { logFile });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(url, service, 30_000, 204);
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
+  return { name: 'put-floor', url, service, dir, stop: () => service.stop() };
 }

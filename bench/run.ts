@@ -9,9 +9,12 @@
  *   backed by s3rver. A fresh glint process per phase, so each RSS figure is its phase's own.
  * - references: nginx (sendfile) serving the same blob; Debian's glance-api (no auth, SQLite, file
  *   store); node's single-core sha512 and md5 over the same bytes; the same bytes written and
- *   fdatasynced to the disk glint stores on; lib-storage straight to the same s3rver; and, as the
- *   ceiling of the HTTP stack for small GETs, a bare Koa + @koa/router route serving 4 KiB from
- *   memory (bench/koa-floor-child.ts).
+ *   fdatasynced to the disk glint stores on; lib-storage straight to the same s3rver; and floors,
+ *   what the stack allows before glint's own work: for uploads, bare node:http through glint's
+ *   two hash threads with the bytes dropped (bench/put-floor-child.ts); for small GETs, a bare
+ *   Koa + @koa/router route serving 4 KiB from memory, and the same route reading the image's
+ *   catalog row and its file (bench/koa-floor-child.ts).
+ * - every wrk target gets an unmeasured warm-up run first (JIT, caches, connections).
  * - clients run in their own processes: curl (uploads from the blob file, downloads to /dev/null),
  *   wrk (request rates, 32 connections), bench/s3-client.ts (direct S3).
  * - `--profile`: every glint scenario once, each in its own process under `node --cpu-prof`, no
@@ -26,7 +29,7 @@ import { ensurePackages } from './install';
 import { createImage, curlDownload, curlUpload, deleteImage, prepareLoad, requestJson, wrk, type WrkResult } from './load';
 import { renderProfile, summarizeProfile, type ProfileSummary } from './profile';
 import { flushDirtyPages, sampleRss, stopAll } from './proc';
-import { durableWriteSpeed, hashSpeed, startGlance, startKoaFloor, startNginx, type Reference } from './references';
+import { durableWriteSpeed, hashSpeed, startGlance, startKoaFloor, startNginx, startPutFloor, type Reference } from './references';
 import { s3Direct, startS3rver, type S3Reference } from './s3';
 import { seedCatalog } from './seed';
 import { makeRow, median, renderTable, type Row } from './table';
@@ -44,6 +47,8 @@ interface Settings {
   bigSize: number;
   runs: number;
   loadSeconds: number;
+  /** An unmeasured wrk run against each target before its measured runs. */
+  warmUpSeconds: number;
   connections: number;
   listImages: number;
   phases: Set<Phase>;
@@ -81,6 +86,7 @@ function parseArgs(argv: string[]): Settings {
     bigSize: quick ? 256 * MiB : 4 * GiB,
     runs: positive('--runs=') ?? (quick || profile ? 1 : 3),
     loadSeconds: positive('--seconds=') ?? (quick ? 2 : 10),
+    warmUpSeconds: quick ? 1 : 3,
     connections: 32,
     listImages: quick ? 10_000 : 100_000,
     phases,
@@ -103,9 +109,9 @@ interface Measurements {
   sha512: number[];
   md5: number[];
   durableWrite: number[];
-  put: { glint: number[]; glance: number[] };
+  put: { glint: number[]; glance: number[]; floor: number[] };
   get: { glint: number[]; nginx: number[]; glance: number[] };
-  range: { glint: number[]; nginx: number[]; koaFloor: number[] };
+  range: { glint: number[]; nginx: number[]; koaFloor: number[]; downloadFloor: number[] };
   show: { glint: number[]; glance: number[] };
   list: { glint: number[] };
   rss: { idle: number[]; small: number[]; big: number[]; smallSampled: number[]; bigSampled: number[]; s3: number[] };
@@ -129,6 +135,7 @@ interface Context {
   nginx: Reference | null;
   glance: Reference | null;
   koaFloor: Reference | null;
+  putFloor: Reference | null;
   s3: S3Reference | null;
   m: Measurements;
   refErrors: Record<string, string>;
@@ -147,9 +154,9 @@ async function main(): Promise<number> {
     sha512: [],
     md5: [],
     durableWrite: [],
-    put: { glint: [], glance: [] },
+    put: { glint: [], glance: [], floor: [] },
     get: { glint: [], nginx: [], glance: [] },
-    range: { glint: [], nginx: [], koaFloor: [] },
+    range: { glint: [], nginx: [], koaFloor: [], downloadFloor: [] },
     show: { glint: [], glance: [] },
     list: { glint: [] },
     rss: { idle: [], small: [], big: [], smallSampled: [], bigSampled: [], s3: [] },
@@ -201,7 +208,7 @@ async function main(): Promise<number> {
     log(`writing a ${sizeLabel(settings.size)} blob`);
     const { md5 } = makeBlob(blob, settings.size);
 
-    const ctx: Context = { settings, tmp, blob, blobMd5: md5, blobSha512: null, nginx: null, glance: null, koaFloor: null, s3: null, m, refErrors, profileDir: null };
+    const ctx: Context = { settings, tmp, blob, blobMd5: md5, blobSha512: null, nginx: null, glance: null, koaFloor: null, putFloor: null, s3: null, m, refErrors, profileDir: null };
     if (settings.profile) ctx.profileDir = join(resultsDir, `profile-${stamp}`);
 
     if (!settings.profile && settings.phases.has('io')) {
@@ -222,6 +229,9 @@ async function main(): Promise<number> {
     if (!settings.profile && (settings.phases.has('io') || settings.phases.has('api'))) {
       if (!refErrors.nginx) ctx.nginx = await startReference('nginx', () => startNginx(join(tmp, 'nginx'), blobDir), refErrors);
       if (!refErrors.glance) ctx.glance = await startReference('glance', () => startGlance(join(tmp, 'glance')), refErrors);
+    }
+    if (!settings.profile && settings.phases.has('io')) {
+      ctx.putFloor = await startReference('put-floor', () => startPutFloor(join(tmp, 'put-floor'), md5), refErrors);
     }
     if (!settings.profile && settings.phases.has('api')) {
       ctx.koaFloor = await startReference('koa-floor', () => startKoaFloor(join(tmp, 'koa-floor'), settings.size), refErrors);
@@ -370,6 +380,17 @@ async function putRuns(ctx: Context, glint: Glint, into: number[], glance: Refer
     into.push(t.rate);
     glintIds.push(id);
     log(`  PUT glint  ${t.rate.toFixed(0)} MiB/s`);
+    if (ctx.putFloor) {
+      try {
+        await flushDirtyPages();
+        const f = await curlUpload(`${ctx.putFloor.url}/put-floor`, ctx.blob);
+        if (f.bytes !== ctx.settings.size) throw new Error(`uploaded ${f.bytes} bytes`);
+        ctx.m.put.floor.push(f.rate);
+        log(`  PUT floor  ${f.rate.toFixed(0)} MiB/s`);
+      } catch (err) {
+        ctx.m.notes.push(`PUT floor run ${r} failed: ${(err as Error).message}`);
+      }
+    }
     if (glance) {
       try {
         const gid = await createImage(glance.url, `bench-put-${r}`);
@@ -444,33 +465,46 @@ async function load(ctx: Context, key: string, url: string, rangeOf?: number): P
   return result.reqPerSec;
 }
 
-async function rangeRuns(ctx: Context, glint: Glint, id: string, nginx: Reference | null, koaFloor: Reference | null): Promise<void> {
-  const probe = await fetch(`${glint.url}/v2/images/${id}/file`, { headers: { Range: 'bytes=4096-8191' } });
-  const body = Buffer.from(await probe.arrayBuffer());
-  if (probe.status !== 206 || body.length !== 4096) throw new Error(`glint Range probe: HTTP ${probe.status}, ${body.length} bytes`);
+/** Load that is not measured, so that no target's first measured run pays for JIT and cold caches. */
+async function warmUp(ctx: Context, key: string, url: string, rangeOf?: number): Promise<void> {
+  const result = await wrk({ url, connections: ctx.settings.connections, seconds: ctx.settings.warmUpSeconds, rangeOf }).catch(() => null);
+  log(`  ${key.padEnd(14)} warm-up${result ? ` ${result.reqPerSec.toFixed(0)} req/s` : ' failed'} (not counted)`);
+}
+
+/** wrk targets measured in turn, run by run, each warmed up first. */
+async function interleavedLoads(ctx: Context, targets: Array<{ key: string; url: string; into: number[] }>, rangeOf?: number): Promise<void> {
+  for (const target of targets) await warmUp(ctx, target.key, target.url, rangeOf);
   for (let r = 0; r < ctx.settings.runs; r++) {
-    if (nginx) {
-      const n = await load(ctx, 'range-nginx', `${nginx.url}/blob`, ctx.settings.size);
-      if (n !== null) ctx.m.range.nginx.push(n);
+    for (const target of targets) {
+      const rate = await load(ctx, target.key, target.url, rangeOf);
+      if (rate !== null) target.into.push(rate);
     }
-    if (koaFloor) {
-      const f = await load(ctx, 'range-koa-floor', `${koaFloor.url}/v2/images/${id}/file`, ctx.settings.size);
-      if (f !== null) ctx.m.range.koaFloor.push(f);
-    }
-    const g = await load(ctx, 'range-glint', `${glint.url}/v2/images/${id}/file`, ctx.settings.size);
-    if (g !== null) ctx.m.range.glint.push(g);
   }
 }
 
+async function rangeRuns(ctx: Context, glint: Glint, id: string, refs: { nginx: Reference | null; koaFloor: Reference | null; downloadFloor: Reference | null }): Promise<void> {
+  const probe = await fetch(`${glint.url}/v2/images/${id}/file`, { headers: { Range: 'bytes=4096-8191' } });
+  const body = Buffer.from(await probe.arrayBuffer());
+  if (probe.status !== 206 || body.length !== 4096) throw new Error(`glint Range probe: HTTP ${probe.status}, ${body.length} bytes`);
+  const { range } = ctx.m;
+  const file = `/v2/images/${id}/file`;
+  await interleavedLoads(
+    ctx,
+    [
+      ...(refs.nginx ? [{ key: 'range-nginx', url: `${refs.nginx.url}/blob`, into: range.nginx }] : []),
+      ...(refs.koaFloor ? [{ key: 'range-koa-floor', url: `${refs.koaFloor.url}${file}`, into: range.koaFloor }] : []),
+      ...(refs.downloadFloor ? [{ key: 'range-dl-floor', url: `${refs.downloadFloor.url}${file}`, into: range.downloadFloor }] : []),
+      { key: 'range-glint', url: `${glint.url}${file}`, into: range.glint },
+    ],
+    ctx.settings.size,
+  );
+}
+
 async function showRuns(ctx: Context, glint: Glint, id: string, glance: Reference | null, glanceId: string | undefined): Promise<void> {
-  for (let r = 0; r < ctx.settings.runs; r++) {
-    const g = await load(ctx, 'show-glint', `${glint.url}/v2/images/${id}`);
-    if (g !== null) ctx.m.show.glint.push(g);
-    if (glance && glanceId) {
-      const n = await load(ctx, 'show-glance', `${glance.url}/v2/images/${glanceId}`);
-      if (n !== null) ctx.m.show.glance.push(n);
-    }
-  }
+  await interleavedLoads(ctx, [
+    { key: 'show-glint', url: `${glint.url}/v2/images/${id}`, into: ctx.m.show.glint },
+    ...(glance && glanceId ? [{ key: 'show-glance', url: `${glance.url}/v2/images/${glanceId}`, into: ctx.m.show.glance }] : []),
+  ]);
 }
 
 /** io: PUT + GET (+ peak RSS) in one fresh glint; api: Range GETs and image GETs in another. */
@@ -509,8 +543,14 @@ async function fileStorePhases(ctx: Context): Promise<void> {
           await curlUpload(`${glint.url}/v2/images/${keepId}/file`, ctx.blob);
         }
         if (ctx.glance && !glanceId) glanceId = await createImage(ctx.glance.url, 'bench-api');
-        log(`4 KiB Range GETs, ${settings.connections} connections, ${settings.loadSeconds} s ×${settings.runs}`);
-        await rangeRuns(ctx, glint, keepId, ctx.nginx, ctx.koaFloor);
+        const imageId = keepId;
+        const downloadFloor = await startReference('download-floor', () => startKoaFloor(join(ctx.tmp, 'download-floor'), settings.size, { catalog: database, dataDir: store.dataDir, imageId }), ctx.refErrors);
+        try {
+          log(`4 KiB Range GETs, ${settings.connections} connections, ${settings.loadSeconds} s ×${settings.runs}`);
+          await rangeRuns(ctx, glint, imageId, { nginx: ctx.nginx, koaFloor: ctx.koaFloor, downloadFloor });
+        } finally {
+          await downloadFloor?.stop();
+        }
         log(`GET /v2/images/{id}, ${settings.connections} connections, ${settings.loadSeconds} s ×${settings.runs}`);
         await showRuns(ctx, glint, keepId, ctx.glance, glanceId);
       }, database),
@@ -531,10 +571,7 @@ async function listPhase(ctx: Context): Promise<void> {
     const images = (probe.json as { images?: unknown[] }).images;
     if (probe.status !== 200 || images?.length !== 20) throw new Error(`GET /v2/images?limit=20: HTTP ${probe.status}, ${images?.length} images`);
     log(`GET /v2/images?limit=20, ${ctx.settings.connections} connections, ${ctx.settings.loadSeconds} s ×${ctx.settings.runs}`);
-    for (let r = 0; r < ctx.settings.runs; r++) {
-      const g = await load(ctx, 'list-glint', `${glint.url}/v2/images?limit=20`);
-      if (g !== null) ctx.m.list.glint.push(g);
-    }
+    await interleavedLoads(ctx, [{ key: 'list-glint', url: `${glint.url}/v2/images?limit=20`, into: ctx.m.list.glint }]);
   }, database);
 }
 
@@ -620,7 +657,7 @@ async function profileScenarios(ctx: Context): Promise<void> {
     );
   }
   if (id && settings.phases.has('api')) {
-    await guarded(ctx, 'range', () => withGlint(ctx, 'range', store, (glint) => rangeRuns(ctx, glint, id, null, null), database));
+    await guarded(ctx, 'range', () => withGlint(ctx, 'range', store, (glint) => rangeRuns(ctx, glint, id, { nginx: null, koaFloor: null, downloadFloor: null }), database));
     await guarded(ctx, 'show', () => withGlint(ctx, 'show', store, (glint) => showRuns(ctx, glint, id, null, undefined), database));
   }
   if (settings.phases.has('list')) await guarded(ctx, 'list', () => listPhase(ctx));
@@ -649,6 +686,7 @@ function buildRows(settings: Settings, m: Measurements, refErrors: Record<string
     rows.push(
       makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.sha512, referenceName: 'sha512 1 core', goal: { kind: 'ratio-min', value: 0.75 }, note: failed(settings.profile ? 'put' : 'io') }),
       makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.md5, referenceName: 'md5 1 core', goal: { kind: 'info' } }),
+      makeRow({ metric: `  hash floor: node:http + both hash threads`, unit: 'MiB/s', glintRuns: m.put.floor, referenceRuns: m.sha512, referenceName: 'sha512 1 core', goal: { kind: 'info' }, note: notes(refNote('put-floor'), 'not glint: bare node:http hashing md5 and sha512 on two threads and dropping the bytes') }),
       makeRow({ metric: `PUT /file ${size} (md5+sha512)`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.durableWrite, referenceName: 'write+fdatasync', goal: { kind: 'info' } }),
       makeRow({ metric: `PUT /file ${size}`, unit: 'MiB/s', glintRuns: m.put.glint, referenceRuns: m.put.glance, referenceName: 'Glance', goal: { kind: 'ratio-min', value: 2 }, note: refNote('glance') }),
       makeRow({ metric: `GET /file ${size}`, unit: 'MiB/s', glintRuns: m.get.glint, referenceRuns: m.get.nginx, referenceName: 'nginx', goal: { kind: 'ratio-min', value: 0.6 }, note: notes(failed(settings.profile ? 'get' : 'io'), refNote('nginx')) }),
@@ -659,6 +697,7 @@ function buildRows(settings: Settings, m: Measurements, refErrors: Record<string
     rows.push(
       makeRow({ metric: `4 KiB Range GETs, ${settings.connections} conns`, unit: 'req/s', glintRuns: m.range.glint, referenceRuns: m.range.nginx, referenceName: 'nginx', goal: { kind: 'ratio-min', value: 0.25 }, note: notes(failed(settings.profile ? 'range' : 'api'), refNote('nginx')) }),
       makeRow({ metric: `  stack floor: Koa+@koa/router, 4 KiB from memory`, unit: 'req/s', glintRuns: m.range.koaFloor, referenceRuns: m.range.nginx, referenceName: 'nginx', goal: { kind: 'info' }, note: notes(refNote('koa-floor'), 'not glint: what the chosen HTTP stack serves with no catalog read and no disk') }),
+      makeRow({ metric: `  download floor: + catalog row + 4 KiB file read`, unit: 'req/s', glintRuns: m.range.downloadFloor, referenceRuns: m.range.nginx, referenceName: 'nginx', goal: { kind: 'info' }, note: notes(refNote('download-floor'), "not glint: the stack floor's route reading the image's catalog row and its file, nothing else") }),
       makeRow({ metric: `GET /v2/images/{id}, ${settings.connections} conns`, unit: 'req/s', glintRuns: m.show.glint, referenceRuns: m.show.glance, referenceName: 'Glance', goal: { kind: 'min', value: 5000 }, note: notes(failed(settings.profile ? 'show' : 'api'), refNote('glance')) }),
     );
   }
