@@ -16,7 +16,7 @@ import cluster from 'node:cluster';
 import { openSync, read } from 'node:fs';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
-import { IMAGE_SELECT, imagesColumn } from '../src/catalog/image-rows';
+import { IMAGE_SELECT, imageByIdStatement, imagesColumn } from '../src/catalog/image-rows';
 import { defaultWorkerCount } from '../src/config/load';
 
 const [portArg, sizeArg, mode = 'memory', catalogFile, dataDir] = process.argv.slice(2);
@@ -46,13 +46,13 @@ function fromMemory(): Chunk {
 
 function fromCatalogAndDisk(catalog: string, data: string): Chunk {
   const db = new Database(catalog, { readonly: true, fileMustExist: true });
-  const row = db
-    .prepare(`SELECT ${IMAGE_SELECT}, ${imagesColumn('children')} FROM \`images\` WHERE \`images\`.\`id\` = ? AND \`images\`.\`deleted\` = 0`)
-    .raw(true);
+  // glint's own statement for a live image by id, with its columns and the children document
+  const row = db.prepare(imageByIdStatement('', false)(`${IMAGE_SELECT}, ${imagesColumn('children')}`).sql).raw(true);
   const descriptors = new Map<string, number>();
   return (id, start) => {
     const found = row.get(id) as unknown[] | undefined;
     if (found === undefined) return Promise.resolve(null);
+    // the children document's first location, [store id, object key, …] (image-rows.ts)
     const children = JSON.parse(found[found.length - 1] as string) as { l: Array<[string, string]> };
     const path = `${data}/${children.l[0][1]}`;
     let fd = descriptors.get(path);
