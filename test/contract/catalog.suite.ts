@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { isGlintError } from '../../src/domain/errors';
 import type { Image, ImageStatus, MemberStatus, Visibility } from '../../src/domain/image';
 import type { KnexCatalog } from '../../src/catalog/knex-catalog';
+import { defaultListQuery } from '../support/list-query';
 import type {
   ColumnFilter,
   ImageListQuery,
@@ -51,19 +52,14 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
     };
   }
 
+  /** GET /v2/images's default query widened for these tests: community images too, hidden ones too, up to 1000. */
   function listQuery(overrides: Partial<ImageListQuery> = {}): ImageListQuery {
-    return {
+    return defaultListQuery({
       scope: { kind: 'everything', projectId: null, includeAllCommunity: true },
       filters: [],
-      properties: {},
-      tags: [],
-      sort: [
-        { key: 'created_at', dir: 'desc' },
-        { key: 'id', dir: 'desc' },
-      ],
       limit: 1000,
       ...overrides,
-    };
+    });
   }
 
   async function listNames(overrides: Partial<ImageListQuery>): Promise<string[]> {
