@@ -61,7 +61,7 @@ async function main(): Promise<void> {
         .knex('images')
         .select('id')
         .orderBy([
-          { column: 'created_at', order: 'desc' },
+          { column: 'createdAt', order: 'desc' },
           { column: 'id', order: 'desc' },
         ])
         .offset(Math.floor(rows.length / 2))

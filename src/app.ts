@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import { KnexCatalog } from './catalog/knex-catalog';
-import type { Catalog } from './catalog/repository';
+import type { Catalog } from './domain/repositories';
 import type { GlintConfig } from './config/types';
 import { ImageDataService } from './domain/image-data';
 import { ImageService } from './domain/image-service';
 import { ImportService } from './domain/import-service';
+import { IngestPipeline } from './domain/ingest';
 import type { Services } from './domain/services';
 import { createAuthenticator, type Authenticator } from './http/identity';
 import { KeystoneAuthenticator } from './http/keystone';
@@ -42,8 +43,9 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const stores = new StoreRegistry(config.stores);
 
   const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });
-  const data = new ImageDataService({ catalog, stores, limits: config.limits, imports: config.imports, images, logger });
-  const imports = new ImportService({ catalog, stores, imports: config.imports, images, data, logger, nodeId: randomUUID() });
+  const ingest = new IngestPipeline({ images: catalog.images, limits: config.limits, logger });
+  const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger });
+  const imports = new ImportService({ catalog, stores, imports: config.imports, images, data, ingest, logger, nodeId: randomUUID() });
   const services: Services = { images, data, imports, stores };
 
   const keystone = config.auth.keystone;

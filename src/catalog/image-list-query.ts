@@ -1,7 +1,7 @@
 import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
 import { imagesColumn, type ImageSelect } from './image-rows';
-import type { ColumnFilter, FilterColumn, ImageListQuery, ListScope, SortKey } from './repository';
+import type { ColumnFilter, FilterColumn, ImageListQuery, ListScope, SortKey } from '../domain/repositories';
 import { afterKeyset, keysetOrderBy, type KeysetColumn } from './sql';
 import { placeholders, type SqlValue } from './statements';
 
@@ -18,20 +18,20 @@ const FILTER_COLUMNS: Readonly<Record<FilterColumn, { column: string; type: Colu
   name: { column: imagesColumn('name'), type: 'text' },
   status: { column: imagesColumn('status'), type: 'text' },
   visibility: { column: imagesColumn('visibility'), type: 'text' },
-  container_format: { column: imagesColumn('container_format'), type: 'text' },
-  disk_format: { column: imagesColumn('disk_format'), type: 'text' },
+  containerFormat: { column: imagesColumn('container_format'), type: 'text' },
+  diskFormat: { column: imagesColumn('disk_format'), type: 'text' },
   owner: { column: imagesColumn('owner'), type: 'text' },
   checksum: { column: imagesColumn('checksum'), type: 'text' },
-  os_hash_value: { column: imagesColumn('os_hash_value'), type: 'text' },
-  os_hash_algo: { column: imagesColumn('os_hash_algo'), type: 'text' },
+  osHashValue: { column: imagesColumn('os_hash_value'), type: 'text' },
+  osHashAlgo: { column: imagesColumn('os_hash_algo'), type: 'text' },
   size: { column: imagesColumn('size'), type: 'integer' },
-  virtual_size: { column: imagesColumn('virtual_size'), type: 'integer' },
-  min_ram: { column: imagesColumn('min_ram'), type: 'integer' },
-  min_disk: { column: imagesColumn('min_disk'), type: 'integer' },
+  virtualSize: { column: imagesColumn('virtual_size'), type: 'integer' },
+  minRam: { column: imagesColumn('min_ram'), type: 'integer' },
+  minDisk: { column: imagesColumn('min_disk'), type: 'integer' },
   protected: { column: imagesColumn('protected'), type: 'boolean' },
-  os_hidden: { column: imagesColumn('os_hidden'), type: 'boolean' },
-  created_at: { column: imagesColumn('created_at'), type: 'timestamp' },
-  updated_at: { column: imagesColumn('updated_at'), type: 'timestamp' },
+  osHidden: { column: imagesColumn('os_hidden'), type: 'boolean' },
+  createdAt: { column: imagesColumn('created_at'), type: 'timestamp' },
+  updatedAt: { column: imagesColumn('updated_at'), type: 'timestamp' },
 };
 
 interface SortColumn {
@@ -46,12 +46,12 @@ type SortKeysetColumn = KeysetColumn & Pick<SortColumn, 'notNull'>;
 const SORT_COLUMNS: Readonly<Record<SortKey, SortColumn>> = {
   name: { column: imagesColumn('name'), notNull: false, valueOf: (image) => image.name },
   status: { column: imagesColumn('status'), notNull: true, valueOf: (image) => image.status },
-  container_format: { column: imagesColumn('container_format'), notNull: false, valueOf: (image) => image.containerFormat },
-  disk_format: { column: imagesColumn('disk_format'), notNull: false, valueOf: (image) => image.diskFormat },
+  containerFormat: { column: imagesColumn('container_format'), notNull: false, valueOf: (image) => image.containerFormat },
+  diskFormat: { column: imagesColumn('disk_format'), notNull: false, valueOf: (image) => image.diskFormat },
   size: { column: imagesColumn('size'), notNull: false, valueOf: (image) => image.size },
   id: { column: imagesColumn('id'), notNull: true, valueOf: (image) => image.id },
-  created_at: { column: imagesColumn('created_at'), notNull: true, valueOf: (image) => image.createdAt.getTime() },
-  updated_at: { column: imagesColumn('updated_at'), notNull: true, valueOf: (image) => image.updatedAt.getTime() },
+  createdAt: { column: imagesColumn('created_at'), notNull: true, valueOf: (image) => image.createdAt.getTime() },
+  updatedAt: { column: imagesColumn('updated_at'), notNull: true, valueOf: (image) => image.updatedAt.getTime() },
 };
 
 /** Used when a query brings no sort keys, so that a marker still has an order to follow. */

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Image, ImageLocation, ImageStatus, Visibility } from '../domain/image';
-import type { ImageAttributeChanges } from './repository';
+import type { ImageAttributeChanges } from '../domain/repositories';
 import { placeholders, type Row, type SqlStatement, type StatementRunner } from './statements';
 import {
   toBoolean,

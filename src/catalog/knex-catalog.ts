@@ -5,7 +5,7 @@ import { createKnex } from './database';
 import { KnexImageRepository } from './knex-images';
 import { KnexMemberRepository } from './knex-members';
 import { KnexTaskRepository } from './knex-tasks';
-import type { Catalog } from './repository';
+import type { Catalog } from '../domain/repositories';
 
 /** How long migrate() waits for another node that holds the migration lock. */
 const MIGRATION_LOCK_WAIT_MS = 60_000;

@@ -3,7 +3,7 @@ import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
 import { attributeColumns, childrenDocument, imageByIdStatement, LIVE_LOCATION, loadImages, writeChildrenDocument, type ImageRow } from './image-rows';
 import { imageListStatement } from './image-list-query';
-import type { ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from './repository';
+import type { ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from '../domain/repositories';
 import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
 import { createStatementRunner, type StatementRunner } from './statements';
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { GlintError } from '../domain/errors';
 import type { ImageMember, MemberStatus } from '../domain/image';
-import type { MemberRepository } from './repository';
+import type { MemberRepository } from '../domain/repositories';
 import { isForeignKeyViolation, isUniqueViolation, toDate, toNumber, type DbInteger } from './sql';
 
 interface MemberRow {

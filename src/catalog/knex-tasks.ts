@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { NewTask, Task, TaskListQuery, TaskRepository, TaskStatus } from './repository';
+import type { NewTask, Task, TaskListQuery, TaskRepository, TaskStatus } from '../domain/repositories';
 import { afterKeyset, keysetOrderBy, toDate, toNullableDate, type DbBoolean, type DbInteger, type KeysetColumn } from './sql';
 
 interface TaskRow {

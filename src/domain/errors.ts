@@ -59,6 +59,7 @@ export const errorCatalog = {
   TAG_QUOTA_EXCEEDED: 'too_large',
   PROPERTY_QUOTA_EXCEEDED: 'too_large',
   MEMBER_QUOTA_EXCEEDED: 'too_large',
+  STORAGE_FULL: 'too_large',
   // tags and members
   TAG_NOT_FOUND: 'not_found',
   MEMBER_NOT_FOUND: 'not_found',

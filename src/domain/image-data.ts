@@ -1,25 +1,25 @@
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import type { Catalog } from '../catalog/repository';
-import type { ImportConfig, LimitsConfig } from '../config/types';
-import { HeadCapture } from '../lib/head-capture';
+import type { ImportConfig } from '../config/types';
+import type { ByteRange } from '../lib/byte-range';
 import type { Logger } from '../lib/logger';
-import type { BlobStore, ByteRange, PutResult } from '../stores/blob-store';
-import { isStoreError, StoreError } from '../stores/blob-store';
+import type { BlobStore, StoreDetails } from '../stores/blob-store';
+import { isStoreError } from '../stores/blob-store';
 import type { StoreRegistry } from '../stores/registry';
 import type { RequestContext } from './context';
-import { GlintError, fail } from './errors';
+import { fail } from './errors';
 import { inspectVirtualSize, INSPECTION_HEAD_BYTES } from './format-inspector';
-import type { Image } from './image';
+import { assertTransition, type Image } from './image';
 import { type ImageService, notFound, stagingKey } from './image-service';
+import type { IngestedData, IngestPipeline } from './ingest';
 import { assertCanModify, assertWritable } from './policy';
+import type { Catalog, ImageAttributeChanges } from './repositories';
 
 export interface ImageDataDeps {
   catalog: Catalog;
   stores: StoreRegistry;
-  limits: LimitsConfig;
   imports: ImportConfig;
   images: ImageService;
+  ingest: IngestPipeline;
   logger: Logger;
 }
 
@@ -59,44 +59,29 @@ export class ImageDataService {
     const store = this.resolveStore(data.storeId);
     const image = await this.deps.images.getImage(ctx, id);
     assertCanModify(ctx, image, 'upload data to this image');
-    if (image.status !== 'queued') fail('IMAGE_INVALID_STATUS', `Image status transition from ${image.status} to saving is not allowed`);
+    assertTransition(image.status, 'saving');
     if (!image.diskFormat || !image.containerFormat) {
       fail('IMAGE_FORMATS_MISSING', 'Properties disk_format and container_format must be set prior to saving data.');
     }
-    const saving = await this.deps.catalog.images.update(id, { attributes: { status: 'saving' } }, { status: 'queued' });
-    if (!saving) fail('IMAGE_UPLOAD_RACE_LOST', `Image ${id} could not be found after upload started; it was changed or deleted meanwhile.`);
-
-    let written = false;
-    let allowance: UploadAllowance | null = null;
-    try {
-      allowance = await this.uploadAllowance(saving, data.contentLength);
-      const head = new HeadCapture(INSPECTION_HEAD_BYTES);
-      const result = await this.putWithLimits(store, id, data, head, allowance.maxSize);
-      written = true;
-      await this.checkQuotaAfterWrite(saving, result.size);
-      const virtualSize = saving.containerFormat === 'bare' ? inspectVirtualSize(saving.diskFormat, head.head, result.size) : null;
-      const active = await this.deps.catalog.images.update(
-        id,
-        {
-          attributes: {
-            status: 'active',
-            size: result.size,
-            virtualSize,
-            checksum: result.md5,
-            osHashAlgo: 'sha512',
-            osHashValue: result.sha512,
-          },
-          addLocations: [{ storeId: store.id, key: id, metadata: { store: store.id } }],
-        },
-        { status: 'saving' },
-      );
-      if (!active) fail('IMAGE_GONE', `Image ${id} was deleted during the upload.`);
-      return active;
-    } catch (err) {
-      if (written) await this.deleteQuietly(store, id);
-      await this.deps.catalog.images.update(id, { attributes: { status: 'queued', size: null, virtualSize: null } }, { status: 'saving' });
-      throw translateStoreError(err, this.deps.limits, allowance);
-    }
+    const { image: active } = await this.deps.ingest.write({
+      image,
+      store,
+      key: id,
+      source: data.body,
+      contentLength: data.contentLength,
+      signal: data.signal,
+      reserveAs: 'saving',
+      headBytes: INSPECTION_HEAD_BYTES,
+      commit: (written) => ({
+        attributes: { status: 'active', ...digestAttributes(image, written) },
+        addLocations: [locationOf(written)],
+      }),
+      lost: {
+        reserve: `Image ${id} could not be found after upload started; it was changed or deleted meanwhile.`,
+        commit: `Image ${id} was deleted during the upload.`,
+      },
+    });
+    return active;
   }
 
   /** PUT /stage: queued → uploading, bytes kept in the default store until the import runs. */
@@ -105,23 +90,18 @@ export class ImageDataService {
     assertWritable(ctx);
     const image = await this.deps.images.getImage(ctx, id);
     assertCanModify(ctx, image, 'stage data for this image');
-    if (image.status !== 'queued') fail('IMAGE_INVALID_STATUS', `Image status transition from ${image.status} to uploading is not allowed`);
-    const uploading = await this.deps.catalog.images.update(id, { attributes: { status: 'uploading' } }, { status: 'queued' });
-    if (!uploading) fail('IMAGE_UPLOAD_RACE_LOST', `Image ${id} was changed or deleted while staging started.`);
-    const store = this.deps.stores.default;
-    let allowance: UploadAllowance | null = null;
-    try {
-      allowance = await this.uploadAllowance(uploading, data.contentLength);
-      const result = await this.putWithLimits(store, stagingKey(id), data, null, allowance.maxSize);
-      const staged = await this.deps.catalog.images.update(id, { attributes: { size: result.size } }, { status: 'uploading' });
-      if (!staged) {
-        await this.deleteQuietly(store, stagingKey(id));
-        fail('IMAGE_GONE', `Image ${id} was deleted while staging.`);
-      }
-    } catch (err) {
-      await this.deps.catalog.images.update(id, { attributes: { status: 'queued', size: null, virtualSize: null } }, { status: 'uploading' });
-      throw translateStoreError(err, this.deps.limits, allowance);
-    }
+    assertTransition(image.status, 'uploading');
+    await this.deps.ingest.write({
+      image,
+      store: this.deps.stores.default,
+      key: stagingKey(id),
+      source: data.body,
+      contentLength: data.contentLength,
+      signal: data.signal,
+      reserveAs: 'uploading',
+      commit: (written) => ({ attributes: { size: written.size } }),
+      lost: { reserve: `Image ${id} was changed or deleted while staging started.`, commit: `Image ${id} was deleted while staging.` },
+    });
   }
 
   /** GET /file. Deactivated images are readable by admins only; images without data read as empty. */
@@ -164,14 +144,14 @@ export class ImageDataService {
   }
 
   /** What `/v2/info/stores` lists. */
-  storesInfo(): Array<{ id: string; description: string | null; isDefault: boolean; type: string; properties: Record<string, unknown> }> {
+  storesInfo(): Array<{ id: string; description: string | null; isDefault: boolean; type: string; details: StoreDetails }> {
     const { stores } = this.deps;
     return stores.all().map((s) => ({
       id: s.id,
       description: s.description ?? null,
       isDefault: s.id === stores.default.id,
       type: s.type,
-      properties: s.detailProperties(),
+      details: s.details(),
     }));
   }
 
@@ -194,92 +174,23 @@ export class ImageDataService {
     throw notFound(image.id);
   }
 
-  /** Bytes this upload may write: the image size cap, and the owner's remaining quota. */
-  async uploadAllowance(image: Image, contentLength: number | undefined): Promise<UploadAllowance> {
-    const { imageSizeCap, userStorageQuota } = this.deps.limits;
-    const allowance: UploadAllowance = { maxSize: imageSizeCap, limitedBy: 'size_cap' };
-    if (userStorageQuota > 0 && image.owner !== null) {
-      const used = await this.deps.catalog.images.storageUsage(image.owner, image.id);
-      const remaining = Math.max(0, userStorageQuota - used);
-      if (contentLength !== undefined && contentLength > remaining) {
-        fail('STORAGE_QUOTA_EXCEEDED', `Denying attempt to upload image because it exceeds the quota: The size of the data ${contentLength} will exceed the limit. ${remaining} bytes remaining.`);
-      }
-      if (remaining < imageSizeCap) {
-        allowance.maxSize = remaining;
-        allowance.limitedBy = 'quota';
-      }
-    }
-    return allowance;
-  }
-
-  private async checkQuotaAfterWrite(image: Image, size: number): Promise<void> {
-    const quota = this.deps.limits.userStorageQuota;
-    if (quota <= 0 || image.owner === null) return;
-    const used = await this.deps.catalog.images.storageUsage(image.owner, image.id);
-    if (used + size > quota) fail('STORAGE_QUOTA_EXCEEDED', 'Denying attempt to upload image because it exceeds the quota.');
-  }
-
-  /** Streams into the store, tapping the head bytes when asked; `too_large` carries the limit hit. */
-  async putWithLimits(store: BlobStore, key: string, data: IncomingData, head: HeadCapture | null, maxSize: number): Promise<PutResult> {
-    if (!head) return store.put(key, data.body, { maxSize, signal: data.signal });
-    const tapped = pipeline(data.body, head).catch((err: unknown) => {
-      head.destroy(err as Error);
-    });
-    try {
-      return await store.put(key, head, { maxSize, signal: data.signal });
-    } finally {
-      await tapped;
-    }
-  }
-
-  /** A store failure in domain terms, reported against the limit that bound the write. */
-  translateError(err: unknown, allowance: UploadAllowance | null): unknown {
-    return translateStoreError(err, this.deps.limits, allowance);
-  }
-
   async deleteQuietly(store: BlobStore, key: string): Promise<void> {
-    try {
-      await store.delete(key);
-    } catch (err) {
-      this.deps.logger.error('failed to remove image data', { storeId: store.id, key, error: String(err) });
-    }
+    await this.deps.ingest.deleteQuietly(store, key);
   }
 }
 
-export interface UploadAllowance {
-  maxSize: number;
-  limitedBy: 'size_cap' | 'quota';
+/** The attributes a finished write of an image's data sets: size, digests and virtual size. */
+export function digestAttributes(image: Image, written: IngestedData): ImageAttributeChanges {
+  return {
+    size: written.size,
+    virtualSize: image.containerFormat === 'bare' ? inspectVirtualSize(image.diskFormat, written.head, written.size) : null,
+    checksum: written.md5,
+    osHashAlgo: 'sha512',
+    osHashValue: written.sha512,
+  };
 }
 
-/** Store failures in domain terms; `too_large` is reported against the limit that bound the upload. */
-export function translateStoreError(err: unknown, limits: LimitsConfig, allowance: UploadAllowance | null): unknown {
-  if (!(err instanceof StoreError)) {
-    if (err instanceof GlintError) return err;
-    if (isAbortLike(err)) return new GlintError('UPLOAD_ABORTED', 'The client closed the connection during the upload.', undefined, { cause: err });
-    return err;
-  }
-  switch (err.kind) {
-    case 'too_large':
-      if (allowance?.limitedBy === 'quota') {
-        return new GlintError('STORAGE_QUOTA_EXCEEDED', 'Denying attempt to upload image because it exceeds the quota.', undefined, { cause: err });
-      }
-      return new GlintError('IMAGE_SIZE_CAP_EXCEEDED', `Image exceeds the storage quota: the image is larger than the image_size_cap of ${limits.imageSizeCap} bytes.`, undefined, {
-        cause: err,
-      });
-    case 'aborted':
-      return new GlintError('UPLOAD_ABORTED', 'The client closed the connection during the upload.', undefined, { cause: err });
-    case 'size_mismatch':
-      return new GlintError('SIZE_MISMATCH', err.message, undefined, { cause: err });
-    case 'write_denied':
-      return new GlintError('STORE_WRITE_DENIED', `Insufficient permissions on image storage media: ${err.message}`, undefined, { cause: err });
-    case 'not_found':
-      return new GlintError('IMAGE_DATA_NOT_FOUND', err.message, undefined, { cause: err });
-    default:
-      return new GlintError('STORE_UNAVAILABLE', `The image store is unavailable: ${err.message}`, undefined, { cause: err });
-  }
-}
-
-function isAbortLike(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR' || (err as Error | null)?.name === 'AbortError';
+/** The location a finished write adds. */
+export function locationOf(written: IngestedData): { storeId: string; key: string; metadata: Record<string, unknown> } {
+  return { storeId: written.storeId, key: written.key, metadata: { store: written.storeId } };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Catalog, ColumnFilter, ImageChanges, ImageListQuery, ListScope, SortDirection, SortKey } from '../catalog/repository';
+import type { Catalog, ColumnFilter, ImageChanges, ImageListQuery, ListScope, SortDirection, SortKey } from './repositories';
 import type { ImagePolicyConfig, LimitsConfig } from '../config/types';
 import type { StoreRegistry } from '../stores/registry';
 import { hasAdminRole, type RequestContext } from './context';
@@ -42,7 +42,7 @@ export interface PatchOperation {
 export interface ListImagesRequest {
   limit?: number;
   marker?: string;
-  /** Empty = the default order (created_at desc). */
+  /** Empty = the default order (newest first). */
   sort: Array<{ key: SortKey; dir: SortDirection }>;
   filters: ColumnFilter[];
   properties: Record<string, string>;
@@ -167,11 +167,11 @@ export class ImageService {
       : { kind: 'project', projectId: ctx.projectId, memberStatus: request.memberStatus ?? 'accepted', includeAllCommunity };
     const filters = [...request.filters];
     if (request.visibility && request.visibility !== 'all') filters.push({ column: 'visibility', op: 'eq', value: request.visibility });
-    filters.push({ column: 'os_hidden', op: 'eq', value: request.osHidden ?? false });
+    filters.push({ column: 'osHidden', op: 'eq', value: request.osHidden ?? false });
 
-    const sort = request.sort.length > 0 ? [...request.sort] : [{ key: 'created_at' as const, dir: 'desc' as const }];
+    const sort = request.sort.length > 0 ? [...request.sort] : [{ key: 'createdAt' as const, dir: 'desc' as const }];
     const tieDirection = sort[0].dir;
-    for (const key of ['created_at', 'id'] as const) {
+    for (const key of ['createdAt', 'id'] as const) {
       if (!sort.some((s) => s.key === key)) sort.push({ key, dir: tieDirection });
     }
     const query: ImageListQuery = { scope, filters, properties: request.properties, tags: request.tags, sort, marker, limit };

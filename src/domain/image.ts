@@ -1,4 +1,5 @@
 /** The image model shared by every surface, and the rules of its status machine. */
+import { fail } from './errors';
 
 export const IMAGE_STATUSES = [
   'queued',
@@ -84,6 +85,11 @@ const TRANSITIONS: Readonly<Record<ImageStatus, readonly ImageStatus[]>> = {
 export function canTransition(from: ImageStatus, to: ImageStatus): boolean {
   if (to === 'deleted') return from !== 'deleted';
   return TRANSITIONS[from].includes(to);
+}
+
+/** Refuses a transition the table does not allow, in Glance's words (409). */
+export function assertTransition(from: ImageStatus, to: ImageStatus): void {
+  if (!canTransition(from, to)) fail('IMAGE_INVALID_STATUS', `Image status transition from ${from} to ${to} is not allowed`);
 }
 
 /** Statuses whose images never appear in lists or lookups. */

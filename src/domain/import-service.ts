@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Catalog, SortDirection, Task, TaskListQuery, TaskStatus } from '../catalog/repository';
+import type { Catalog, SortDirection, Task, TaskListQuery, TaskStatus } from './repositories';
 import type { ImportConfig } from '../config/types';
-import { HeadCapture } from '../lib/head-capture';
 import type { Logger } from '../lib/logger';
-import type { BlobStore, PutResult } from '../stores/blob-store';
+import type { BlobStore } from '../stores/blob-store';
 import type { StoreRegistry } from '../stores/registry';
 import { hasAdminRole, type RequestContext } from './context';
 import { GlintError, fail } from './errors';
-import { inspectVirtualSize, INSPECTION_HEAD_BYTES } from './format-inspector';
+import { INSPECTION_HEAD_BYTES } from './format-inspector';
 import type { Image } from './image';
-import type { ImageDataService } from './image-data';
+import { digestAttributes, type ImageDataService, locationOf } from './image-data';
+import type { IngestPipeline } from './ingest';
 import { type ImageService, stagingKey } from './image-service';
 import { assertAdminRole, assertCanModify } from './policy';
 
@@ -20,6 +20,7 @@ export interface ImportServiceDeps {
   imports: ImportConfig;
   images: ImageService;
   data: ImageDataService;
+  ingest: IngestPipeline;
   logger: Logger;
   /** Identifies this node in task leases. */
   nodeId: string;
@@ -300,7 +301,6 @@ export class ImportService {
 
     const written: Array<{ store: BlobStore }> = [];
     const failed: string[] = [];
-    let head: Buffer | null = null;
     const heldBefore = new Set(copying ? [] : image.locations.map((l) => l.storeId));
     for (const storeId of input.stores) {
       const store = this.deps.stores.get(storeId);
@@ -310,31 +310,29 @@ export class ImportService {
       }
       try {
         if (!store) throw new GlintError('STORE_UNKNOWN_FOR_IMPORT', `Store ${storeId} is no longer configured.`);
-        const capture: HeadCapture | null = head === null ? new HeadCapture(INSPECTION_HEAD_BYTES) : null;
-        const result = await this.copyInto(store, image, input, written[0]?.store ?? null, capture, signal);
-        if (capture) head = capture.head;
-        written.push({ store });
-        const first = written.length === 1 && !copying;
-        const after = await catalog.images.update(imageId, {
-          attributes: first
-            ? {
-                size: result.size,
-                checksum: result.md5,
-                osHashAlgo: 'sha512',
-                osHashValue: result.sha512,
-                virtualSize: image.containerFormat === 'bare' ? inspectVirtualSize(image.diskFormat, head ?? Buffer.alloc(0), result.size) : null,
-              }
-            : {},
-          addLocations: [{ storeId, key: imageId, metadata: { store: storeId } }],
-          setProperties: { os_glance_importing_to_stores: remaining(input.stores, storeId, written, failed) },
+        const first = written.length === 0 && !copying;
+        const source = await this.openSource(image, input, written[0]?.store ?? null, signal);
+        const { image: after } = await this.deps.ingest.write({
+          image,
+          store,
+          key: imageId,
+          source,
+          signal,
+          commitIf: copying ? 'active' : 'importing',
+          headBytes: first ? INSPECTION_HEAD_BYTES : 0,
+          commit: (data) => ({
+            attributes: first ? digestAttributes(image as Image, data) : {},
+            addLocations: [locationOf(data)],
+            setProperties: { os_glance_importing_to_stores: remaining(input.stores, storeId, [...written, { store }], failed) },
+          }),
+          lost: { commit: `Image ${imageId} was deleted during the import.` },
         });
-        if (!after) throw new GlintError('IMAGE_GONE', `Image ${imageId} was deleted during the import.`);
+        written.push({ store });
         image = after;
       } catch (err) {
         if (signal.aborted) throw err;
         this.deps.logger.warn('import into store failed', { taskId: task.id, imageId, storeId, error: String(err) });
         failed.push(storeId);
-        if (store && !written.some((w) => w.store === store)) await this.deps.data.deleteQuietly(store, imageId);
         const current = await catalog.images.update(imageId, {
           setProperties: { os_glance_failed_import: failed.join(','), os_glance_importing_to_stores: remaining(input.stores, storeId, written, failed) },
         });
@@ -372,27 +370,12 @@ export class ImportService {
     return this.finishTask(task.id, 'failure', `Import failed for stores: ${failed.join(',')}`, { image_id: imageId });
   }
 
-  /** Streams the import source into `store`: staged data, the web, or an existing copy. */
-  private async copyInto(
-    store: BlobStore,
-    image: Image,
-    input: ImportTaskInput,
-    firstWritten: BlobStore | null,
-    head: HeadCapture | null,
-    signal: AbortSignal,
-  ): Promise<PutResult> {
-    const allowance = await this.deps.data.uploadAllowance(image, undefined);
-    let source: Readable;
-    if (firstWritten) source = (await firstWritten.get(image.id)).body;
-    else if (input.method === 'glance-direct') source = (await this.deps.stores.default.get(stagingKey(image.id))).body;
-    else if (input.method === 'web-download') source = await this.download(input.uri as string, signal);
-    else source = (await this.deps.data.openFirstLocation(image)).body;
-    try {
-      return await this.deps.data.putWithLimits(store, image.id, { body: source, signal }, head, allowance.maxSize);
-    } catch (err) {
-      source.destroy();
-      throw this.deps.data.translateError(err, allowance);
-    }
+  /** The import source: staged data, the web, or an existing copy. */
+  private async openSource(image: Image, input: ImportTaskInput, firstWritten: BlobStore | null, signal: AbortSignal): Promise<Readable> {
+    if (firstWritten) return (await firstWritten.get(image.id)).body;
+    if (input.method === 'glance-direct') return (await this.deps.stores.default.get(stagingKey(image.id))).body;
+    if (input.method === 'web-download') return this.download(input.uri as string, signal);
+    return (await this.deps.data.openFirstLocation(image)).body;
   }
 
   private async download(uri: string, signal: AbortSignal): Promise<Readable> {

@@ -13,7 +13,7 @@ import type {
   SortDirection,
   SortKey,
   TaskListQuery,
-} from '../../src/catalog/repository';
+} from '../../src/domain/repositories';
 
 /**
  * The behaviour every catalog backend must show. `freshCatalog` returns a migrated catalog with no
@@ -600,23 +600,23 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
         [{ column: 'name', op: 'eq', value: 'beta' }, ['beta']],
         [{ column: 'status', op: 'eq', value: 'active' }, ['alpha', 'gamma']],
         [{ column: 'visibility', op: 'eq', value: 'community' }, ['delta']],
-        [{ column: 'container_format', op: 'eq', value: 'bare' }, ['alpha', 'gamma']],
-        [{ column: 'disk_format', op: 'eq', value: 'qcow2' }, ['beta', 'gamma']],
+        [{ column: 'containerFormat', op: 'eq', value: 'bare' }, ['alpha', 'gamma']],
+        [{ column: 'diskFormat', op: 'eq', value: 'qcow2' }, ['beta', 'gamma']],
         [{ column: 'owner', op: 'eq', value: 'p1' }, ['alpha', 'gamma']],
         [{ column: 'owner', op: 'eq', value: null }, ['delta']],
         [{ column: 'checksum', op: 'eq', value: 'b'.repeat(32) }, ['beta']],
-        [{ column: 'os_hash_value', op: 'eq', value: 'a'.repeat(128) }, ['alpha']],
-        [{ column: 'os_hash_algo', op: 'eq', value: 'sha256' }, ['beta']],
+        [{ column: 'osHashValue', op: 'eq', value: 'a'.repeat(128) }, ['alpha']],
+        [{ column: 'osHashAlgo', op: 'eq', value: 'sha256' }, ['beta']],
         [{ column: 'size', op: 'eq', value: 20 }, ['beta']],
-        [{ column: 'virtual_size', op: 'eq', value: 300 }, ['gamma']],
-        [{ column: 'virtual_size', op: 'eq', value: null }, ['beta', 'delta']],
-        [{ column: 'min_ram', op: 'eq', value: 512 }, ['beta']],
-        [{ column: 'min_disk', op: 'eq', value: '3' }, ['gamma']],
+        [{ column: 'virtualSize', op: 'eq', value: 300 }, ['gamma']],
+        [{ column: 'virtualSize', op: 'eq', value: null }, ['beta', 'delta']],
+        [{ column: 'minRam', op: 'eq', value: 512 }, ['beta']],
+        [{ column: 'minDisk', op: 'eq', value: '3' }, ['gamma']],
         [{ column: 'protected', op: 'eq', value: true }, ['alpha']],
         [{ column: 'protected', op: 'eq', value: false }, ['beta', 'delta', 'gamma']],
-        [{ column: 'os_hidden', op: 'eq', value: true }, ['beta']],
-        [{ column: 'created_at', op: 'eq', value: new Date(T0 + 60_000) }, ['beta']],
-        [{ column: 'updated_at', op: 'eq', value: new Date(T0 + 120_000) }, ['gamma']],
+        [{ column: 'osHidden', op: 'eq', value: true }, ['beta']],
+        [{ column: 'createdAt', op: 'eq', value: new Date(T0 + 60_000) }, ['beta']],
+        [{ column: 'updatedAt', op: 'eq', value: new Date(T0 + 120_000) }, ['gamma']],
       ];
       for (const [filter, expected] of cases) {
         assert.deepEqual(await withFilters(filter), expected, JSON.stringify(filter));
@@ -634,9 +634,9 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
 
     it('neq excludes the value and keeps rows where the column is null', async () => {
       await createFilterFixture();
-      assert.deepEqual(await withFilters({ column: 'container_format', op: 'neq', value: 'bare' }), ['beta', 'delta']);
-      assert.deepEqual(await withFilters({ column: 'container_format', op: 'neq', value: null }), ['alpha', 'beta', 'gamma']);
-      assert.deepEqual(await withFilters({ column: 'created_at', op: 'neq', value: new Date(T0) }), ['beta', 'delta', 'gamma']);
+      assert.deepEqual(await withFilters({ column: 'containerFormat', op: 'neq', value: 'bare' }), ['beta', 'delta']);
+      assert.deepEqual(await withFilters({ column: 'containerFormat', op: 'neq', value: null }), ['alpha', 'beta', 'gamma']);
+      assert.deepEqual(await withFilters({ column: 'createdAt', op: 'neq', value: new Date(T0) }), ['beta', 'delta', 'gamma']);
     });
 
     it('in with several values, and with none', async () => {
@@ -656,19 +656,19 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
         await withFilters({ column: 'size', op: 'gte', value: 15 }, { column: 'size', op: 'lte', value: 25 }),
         ['beta'],
       );
-      assert.deepEqual(await withFilters({ column: 'min_ram', op: 'gt', value: 600 }), ['delta', 'gamma']);
+      assert.deepEqual(await withFilters({ column: 'minRam', op: 'gt', value: 600 }), ['delta', 'gamma']);
     });
 
     it('gt, gte, lt and lte on timestamps compare Dates to the millisecond', async () => {
       await createFilterFixture();
       const at = (offset: number) => new Date(T0 + offset);
-      assert.deepEqual(await withFilters({ column: 'created_at', op: 'gt', value: at(60_000) }), ['delta', 'gamma']);
-      assert.deepEqual(await withFilters({ column: 'created_at', op: 'gte', value: at(60_000) }), ['beta', 'delta', 'gamma']);
-      assert.deepEqual(await withFilters({ column: 'created_at', op: 'gt', value: at(59_999) }), ['beta', 'delta', 'gamma']);
-      assert.deepEqual(await withFilters({ column: 'created_at', op: 'lt', value: at(60_000) }), ['alpha']);
-      assert.deepEqual(await withFilters({ column: 'created_at', op: 'lte', value: at(60_000) }), ['alpha', 'beta']);
-      assert.deepEqual(await withFilters({ column: 'updated_at', op: 'lt', value: at(60_001) }), ['alpha', 'beta']);
-      assert.deepEqual(await withFilters({ column: 'updated_at', op: 'gte', value: at(180_000) }), ['delta']);
+      assert.deepEqual(await withFilters({ column: 'createdAt', op: 'gt', value: at(60_000) }), ['delta', 'gamma']);
+      assert.deepEqual(await withFilters({ column: 'createdAt', op: 'gte', value: at(60_000) }), ['beta', 'delta', 'gamma']);
+      assert.deepEqual(await withFilters({ column: 'createdAt', op: 'gt', value: at(59_999) }), ['beta', 'delta', 'gamma']);
+      assert.deepEqual(await withFilters({ column: 'createdAt', op: 'lt', value: at(60_000) }), ['alpha']);
+      assert.deepEqual(await withFilters({ column: 'createdAt', op: 'lte', value: at(60_000) }), ['alpha', 'beta']);
+      assert.deepEqual(await withFilters({ column: 'updatedAt', op: 'lt', value: at(60_001) }), ['alpha', 'beta']);
+      assert.deepEqual(await withFilters({ column: 'updatedAt', op: 'gte', value: at(180_000) }), ['delta']);
     });
 
     it('custom property equality filters, all of which must match', async () => {
@@ -742,17 +742,17 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
           return image.name;
         case 'status':
           return image.status;
-        case 'container_format':
+        case 'containerFormat':
           return image.containerFormat;
-        case 'disk_format':
+        case 'diskFormat':
           return image.diskFormat;
         case 'size':
           return image.size;
         case 'id':
           return image.id;
-        case 'created_at':
+        case 'createdAt':
           return image.createdAt.getTime();
-        case 'updated_at':
+        case 'updatedAt':
           return image.updatedAt.getTime();
       }
     }
@@ -797,7 +797,7 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       return catalog.images.list(listQuery());
     }
 
-    const SORT_KEYS: SortKey[] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
+    const SORT_KEYS: SortKey[] = ['name', 'status', 'containerFormat', 'diskFormat', 'size', 'id', 'createdAt', 'updatedAt'];
 
     it('sorts on each key in both directions (NULL lowest)', async () => {
       const images = await createOrderFixture();
@@ -825,29 +825,29 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       [
         { key: 'name', dir: 'asc' },
         { key: 'size', dir: 'desc' },
-        { key: 'created_at', dir: 'desc' },
+        { key: 'createdAt', dir: 'desc' },
         { key: 'id', dir: 'desc' },
       ],
       [
         { key: 'name', dir: 'desc' },
-        { key: 'created_at', dir: 'asc' },
+        { key: 'createdAt', dir: 'asc' },
         { key: 'id', dir: 'asc' },
       ],
       [
         { key: 'size', dir: 'asc' },
-        { key: 'disk_format', dir: 'desc' },
-        { key: 'container_format', dir: 'asc' },
+        { key: 'diskFormat', dir: 'desc' },
+        { key: 'containerFormat', dir: 'asc' },
         { key: 'id', dir: 'desc' },
       ],
       [
-        { key: 'disk_format', dir: 'desc' },
+        { key: 'diskFormat', dir: 'desc' },
         { key: 'name', dir: 'asc' },
-        { key: 'updated_at', dir: 'desc' },
+        { key: 'updatedAt', dir: 'desc' },
         { key: 'id', dir: 'asc' },
       ],
       [
         { key: 'status', dir: 'asc' },
-        { key: 'created_at', dir: 'desc' },
+        { key: 'createdAt', dir: 'desc' },
         { key: 'id', dir: 'desc' },
       ],
     ];

@@ -1,4 +1,4 @@
-import type { ImageListQuery } from '../../src/catalog/repository';
+import type { ImageListQuery } from '../../src/domain/repositories';
 
 /**
  * The catalog query an admin's (or, without auth, anyone's) `GET /v2/images?limit=20` becomes:
@@ -7,11 +7,11 @@ import type { ImageListQuery } from '../../src/catalog/repository';
 export function defaultListQuery(overrides: Partial<ImageListQuery> = {}): ImageListQuery {
   return {
     scope: { kind: 'everything', projectId: null, includeAllCommunity: false },
-    filters: [{ column: 'os_hidden', op: 'eq', value: false }],
+    filters: [{ column: 'osHidden', op: 'eq', value: false }],
     properties: {},
     tags: [],
     sort: [
-      { key: 'created_at', dir: 'desc' },
+      { key: 'createdAt', dir: 'desc' },
       { key: 'id', dir: 'desc' },
     ],
     limit: 20,

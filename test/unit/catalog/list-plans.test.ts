@@ -60,7 +60,7 @@ describe('catalog query plans on SQLite', () => {
           marker,
           sort: [
             { key: 'name', dir: 'asc' },
-            { key: 'created_at', dir: 'asc' },
+            { key: 'createdAt', dir: 'asc' },
             { key: 'id', dir: 'asc' },
           ],
         }),

@@ -1,14 +1,27 @@
-import type { ColumnFilter, FilterColumn, FilterOperator, SortDirection, SortKey } from '../../../catalog/repository';
+import type { ColumnFilter, FilterColumn, FilterOperator, SortDirection, SortKey } from '../../../domain/repositories';
 import { fail } from '../../../domain/errors';
 import { MEMBER_STATUSES, type MemberStatus, VISIBILITIES, type Visibility } from '../../../domain/image';
 import type { ListImagesRequest } from '../../../domain/image-service';
 
 /** Parses `GET /v2/images` query parameters (spec §7) into a domain list request. */
 
-export const SORT_KEYS: readonly SortKey[] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
-const SIMPLE_FILTERS: readonly FilterColumn[] = ['name', 'id', 'status', 'container_format', 'disk_format'];
-const EXACT_FILTERS: readonly FilterColumn[] = ['owner', 'checksum', 'os_hash_value', 'os_hash_algo'];
-const NUMERIC_COLUMNS: readonly FilterColumn[] = ['min_ram', 'min_disk', 'virtual_size', 'size'];
+/** Glance's sort keys, by the image field each one orders by. */
+const SORT_FIELDS: Readonly<Record<string, SortKey>> = {
+  name: 'name',
+  status: 'status',
+  container_format: 'containerFormat',
+  disk_format: 'diskFormat',
+  size: 'size',
+  id: 'id',
+  created_at: 'createdAt',
+  updated_at: 'updatedAt',
+};
+export const SORT_KEYS: readonly string[] = Object.keys(SORT_FIELDS);
+/** Query parameters that filter on an image field, by the field. */
+const SIMPLE_FILTERS: Readonly<Record<string, FilterColumn>> = { name: 'name', id: 'id', status: 'status', container_format: 'containerFormat', disk_format: 'diskFormat' };
+const EXACT_FILTERS: Readonly<Record<string, FilterColumn>> = { owner: 'owner', checksum: 'checksum', os_hash_value: 'osHashValue', os_hash_algo: 'osHashAlgo' };
+const NUMERIC_FILTERS: Readonly<Record<string, FilterColumn>> = { min_ram: 'minRam', min_disk: 'minDisk', virtual_size: 'virtualSize', size: 'size' };
+const TIME_FILTERS = { created_at: 'createdAt', updated_at: 'updatedAt' } as const;
 const TIME_OPERATORS: readonly FilterOperator[] = ['gt', 'gte', 'lt', 'lte', 'neq', 'eq'];
 const HANDLED = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility', 'member_status', 'tag', 'size_min', 'size_max', 'protected', 'os_hidden', 'created_at', 'updated_at']);
 
@@ -66,19 +79,19 @@ export function parseListQuery(params: QueryParams): ListImagesRequest {
     if (v !== 'true' && v !== 'false') bad(`Invalid value for os_hidden: ${hidden}`);
     request.osHidden = v === 'true';
   }
-  for (const column of ['created_at', 'updated_at'] as const) {
-    for (const value of all(params, column)) request.filters.push(parseTimeFilter(column, value));
+  for (const name of ['created_at', 'updated_at'] as const) {
+    for (const value of all(params, name)) request.filters.push(parseTimeFilter(name, value));
   }
   for (const [name, raw] of Object.entries(params)) {
     if (HANDLED.has(name) || raw === undefined) continue;
     const value = last(params, name) as string;
-    if ((SIMPLE_FILTERS as readonly string[]).includes(name)) {
-      request.filters.push(parseOperatorFilter(name as FilterColumn, value));
-    } else if ((EXACT_FILTERS as readonly string[]).includes(name)) {
-      request.filters.push({ column: name as FilterColumn, op: 'eq', value });
-    } else if ((NUMERIC_COLUMNS as readonly string[]).includes(name)) {
+    if (Object.hasOwn(SIMPLE_FILTERS, name)) {
+      request.filters.push(parseOperatorFilter(SIMPLE_FILTERS[name], value));
+    } else if (Object.hasOwn(EXACT_FILTERS, name)) {
+      request.filters.push({ column: EXACT_FILTERS[name], op: 'eq', value });
+    } else if (Object.hasOwn(NUMERIC_FILTERS, name)) {
       // A non-numeric value can match nothing; Glance answers an empty list rather than an error.
-      request.filters.push({ column: name as FilterColumn, op: 'eq', value: /^\d+$/.test(value) ? Number(value) : -1 });
+      request.filters.push({ column: NUMERIC_FILTERS[name], op: 'eq', value: /^\d+$/.test(value) ? Number(value) : -1 });
     } else {
       request.properties[name] = value;
     }
@@ -100,13 +113,13 @@ function parseSort(params: QueryParams): Array<{ key: SortKey; dir: SortDirectio
   }
   if (dirs.length > 1 && dirs.length !== keys.length) bad('Number of sort dirs does not match the number of sort keys');
   // A direction alone applies to the default key.
-  if (keys.length === 0 && dirs.length === 1) return [{ key: 'created_at', dir: sortDir(dirs[0]) }];
+  if (keys.length === 0 && dirs.length === 1) return [{ key: 'createdAt', dir: sortDir(dirs[0]) }];
   return keys.map((key, i) => ({ key: sortKey(key), dir: sortDir(dirs.length > 1 ? dirs[i] : (dirs[0] ?? 'desc')) }));
 }
 
 function sortKey(key: string): SortKey {
-  if (!(SORT_KEYS as readonly string[]).includes(key)) bad(`Invalid sort key: ${key}. It should be one of the following: ${SORT_KEYS.join(', ')}.`);
-  return key as SortKey;
+  if (!Object.hasOwn(SORT_FIELDS, key)) bad(`Invalid sort key: ${key}. It should be one of the following: ${SORT_KEYS.join(', ')}.`);
+  return SORT_FIELDS[key];
 }
 
 function sortDir(dir: string): SortDirection {
@@ -143,18 +156,18 @@ function splitQuotedList(text: string): string[] {
   return values;
 }
 
-function parseTimeFilter(column: 'created_at' | 'updated_at', raw: string): ColumnFilter {
+function parseTimeFilter(name: keyof typeof TIME_FILTERS, raw: string): ColumnFilter {
   let op: FilterOperator = 'eq';
   let value = raw;
   const match = /^([a-z]+):(.*)$/.exec(raw);
   if (match && !/^\d/.test(raw)) {
-    if (!(TIME_OPERATORS as readonly string[]).includes(match[1])) bad(`Invalid operator ${match[1]} for ${column}`);
+    if (!(TIME_OPERATORS as readonly string[]).includes(match[1])) bad(`Invalid operator ${match[1]} for ${name}`);
     op = match[1] as FilterOperator;
     value = match[2];
   }
   const date = parseIsoTime(value);
-  if (!date) bad(`Invalid time format for ${column}: ${value}`);
-  return { column, op, value: date };
+  if (!date) bad(`Invalid time format for ${name}: ${value}`);
+  return { column: TIME_FILTERS[name], op, value: date };
 }
 
 function parseIsoTime(value: string): Date | null {

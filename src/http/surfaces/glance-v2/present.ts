@@ -1,5 +1,5 @@
 import type { Image, ImageMember } from '../../../domain/image';
-import type { Task } from '../../../catalog/repository';
+import type { Task } from '../../../domain/repositories';
 import type { StoreRegistry } from '../../../stores/registry';
 
 /** Glance's timestamp form: UTC, second precision, literal Z. */

@@ -1,4 +1,4 @@
-import type { Image, ImageMember, ImageStatus, MemberStatus } from '../domain/image';
+import type { Image, ImageMember, ImageStatus, MemberStatus } from './image';
 
 /**
  * The catalog seen by the service. One implementation (knex) serves SQLite and MySQL; nothing
@@ -62,29 +62,30 @@ export interface UpdateCondition {
   revision?: number;
 }
 
-export type SortKey = 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at';
+/** Image fields a list may be ordered by (the domain's names; each surface maps its own). */
+export type SortKey = 'name' | 'status' | 'containerFormat' | 'diskFormat' | 'size' | 'id' | 'createdAt' | 'updatedAt';
 export type SortDirection = 'asc' | 'desc';
 
-/** Image columns a list may filter on, by their Glance names. */
+/** Image fields a list may filter on. */
 export type FilterColumn =
   | 'id'
   | 'name'
   | 'status'
   | 'visibility'
-  | 'container_format'
-  | 'disk_format'
+  | 'containerFormat'
+  | 'diskFormat'
   | 'owner'
   | 'checksum'
-  | 'os_hash_value'
-  | 'os_hash_algo'
+  | 'osHashValue'
+  | 'osHashAlgo'
   | 'size'
-  | 'virtual_size'
-  | 'min_ram'
-  | 'min_disk'
+  | 'virtualSize'
+  | 'minRam'
+  | 'minDisk'
   | 'protected'
-  | 'os_hidden'
-  | 'created_at'
-  | 'updated_at';
+  | 'osHidden'
+  | 'createdAt'
+  | 'updatedAt';
 
 export type FilterOperator = 'eq' | 'neq' | 'in' | 'gt' | 'gte' | 'lt' | 'lte';
 

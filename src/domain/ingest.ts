@@ -1,0 +1,193 @@
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { LimitsConfig } from '../config/types';
+import { HeadCapture } from '../lib/head-capture';
+import type { Logger } from '../lib/logger';
+import type { BlobStore, PutResult } from '../stores/blob-store';
+import { StoreError } from '../stores/blob-store';
+import { GlintError, fail } from './errors';
+import { assertTransition, type Image, type ImageStatus } from './image';
+import type { ImageChanges, ImageRepository } from './repositories';
+
+export interface IngestDeps {
+  images: ImageRepository;
+  limits: LimitsConfig;
+  logger: Logger;
+}
+
+/** What a finished write put where, with its digests. */
+export interface IngestedData {
+  storeId: string;
+  key: string;
+  size: number;
+  /** hex */
+  md5: string;
+  /** hex */
+  sha512: string;
+  /** The first `headBytes` bytes of the data (empty when none were asked for). */
+  head: Buffer;
+}
+
+export interface IngestRequest {
+  /** The image as the caller read it: its status, owner (quota) and id bound the write. */
+  image: Image;
+  store: BlobStore;
+  key: string;
+  source: Readable;
+  /** Declared length, if known: refused up front when it cannot fit the owner's quota. */
+  contentLength?: number;
+  signal?: AbortSignal;
+  /**
+   * Reserve the image before writing: a conditional change from its current status to this one,
+   * checked against the status table. On failure the image goes back to the status it had.
+   */
+  reserveAs?: ImageStatus;
+  /** The status the image must still have when the write commits (default: `reserveAs`). */
+  commitIf?: ImageStatus | readonly ImageStatus[];
+  /** How many leading bytes to keep for format inspection (default 0). */
+  headBytes?: number;
+  /** The changes committed together with the data, in one conditional update. */
+  commit(data: IngestedData): ImageChanges;
+  /** Messages for the two races a write can lose (the image changed or went away meanwhile). */
+  lost?: { reserve?: string; commit?: string };
+}
+
+/**
+ * The one way image data gets written: reserve → stream into a store under the size cap and the
+ * owner's quota, hashing md5 + sha512 and keeping the head → commit the location, digests and
+ * status in one conditional update. Whatever fails, nothing stays behind: the object is deleted
+ * and the reservation released, in `finally`, before the error reaches the caller.
+ */
+export class IngestPipeline {
+  constructor(private readonly deps: IngestDeps) {}
+
+  async write(request: IngestRequest): Promise<{ image: Image; data: IngestedData }> {
+    const { image, store, key, reserveAs } = request;
+    const id = image.id;
+    const reservedFrom = image.status;
+    if (reserveAs !== undefined) {
+      assertTransition(reservedFrom, reserveAs);
+      const reserved = await this.deps.images.update(id, { attributes: { status: reserveAs } }, { status: reservedFrom });
+      if (!reserved) fail('IMAGE_UPLOAD_RACE_LOST', request.lost?.reserve ?? `Image ${id} was changed or deleted before its data could be written.`);
+    }
+    const commitIf = request.commitIf ?? reserveAs;
+    let written = false;
+    let committed = false;
+    let allowance: UploadAllowance | null = null;
+    try {
+      allowance = await this.allowance(image, request.contentLength);
+      const head = new HeadCapture(request.headBytes ?? 0);
+      const result = await this.put(store, key, request.source, head, allowance.maxSize, request.signal);
+      written = true;
+      await this.checkQuotaAfterWrite(image, result.size);
+      const data: IngestedData = { storeId: store.id, key, size: result.size, md5: result.md5, sha512: result.sha512, head: head.head };
+      const after = await this.deps.images.update(id, request.commit(data), commitIf === undefined ? undefined : { status: commitIf });
+      if (!after) fail('IMAGE_GONE', request.lost?.commit ?? `Image ${id} was deleted while its data was being written.`);
+      committed = true;
+      return { image: after, data };
+    } catch (err) {
+      request.source.destroy();
+      throw translateStoreError(err, this.deps.limits, allowance);
+    } finally {
+      if (!committed) {
+        // The object goes before the status: once the image is back to its old status another
+        // write may start, and it must not find (or lose) our object under the same key.
+        if (written) await this.deleteQuietly(store, key);
+        if (reserveAs !== undefined) await this.release(id, reserveAs, reservedFrom);
+      }
+    }
+  }
+
+  /** Bytes a write for `image` may store: the image size cap, and its owner's remaining quota. */
+  async allowance(image: Image, contentLength: number | undefined): Promise<UploadAllowance> {
+    const { imageSizeCap, userStorageQuota } = this.deps.limits;
+    const allowance: UploadAllowance = { maxSize: imageSizeCap, limitedBy: 'size_cap' };
+    if (userStorageQuota > 0 && image.owner !== null) {
+      const used = await this.deps.images.storageUsage(image.owner, image.id);
+      const remaining = Math.max(0, userStorageQuota - used);
+      if (contentLength !== undefined && contentLength > remaining) {
+        fail('STORAGE_QUOTA_EXCEEDED', `Denying attempt to upload image because it exceeds the quota: The size of the data ${contentLength} will exceed the limit. ${remaining} bytes remaining.`);
+      }
+      if (remaining < imageSizeCap) {
+        allowance.maxSize = remaining;
+        allowance.limitedBy = 'quota';
+      }
+    }
+    return allowance;
+  }
+
+  /** Removes an object, logging (not throwing) when the store refuses: callers are cleaning up. */
+  async deleteQuietly(store: BlobStore, key: string): Promise<void> {
+    try {
+      await store.delete(key);
+    } catch (err) {
+      this.deps.logger.error('failed to remove image data', { storeId: store.id, key, error: String(err) });
+    }
+  }
+
+  private async release(id: string, reservedAs: ImageStatus, back: ImageStatus): Promise<void> {
+    try {
+      await this.deps.images.update(id, { attributes: { status: back, size: null, virtualSize: null } }, { status: reservedAs });
+    } catch (err) {
+      // the reconciler puts images stuck in a reserved status back once their lease expires
+      this.deps.logger.error('failed to release an image after a failed write', { imageId: id, status: reservedAs, error: String(err) });
+    }
+  }
+
+  private async checkQuotaAfterWrite(image: Image, size: number): Promise<void> {
+    const quota = this.deps.limits.userStorageQuota;
+    if (quota <= 0 || image.owner === null) return;
+    const used = await this.deps.images.storageUsage(image.owner, image.id);
+    if (used + size > quota) fail('STORAGE_QUOTA_EXCEEDED', 'Denying attempt to upload image because it exceeds the quota.');
+  }
+
+  private async put(store: BlobStore, key: string, source: Readable, head: HeadCapture, maxSize: number, signal?: AbortSignal): Promise<PutResult> {
+    const tapped = pipeline(source, head).catch((err: unknown) => {
+      head.destroy(err as Error);
+    });
+    try {
+      return await store.put(key, head, { maxSize, signal });
+    } finally {
+      await tapped;
+    }
+  }
+}
+
+export interface UploadAllowance {
+  maxSize: number;
+  limitedBy: 'size_cap' | 'quota';
+}
+
+/** Store failures in domain terms; `too_large` is reported against the limit that bound the write. */
+export function translateStoreError(err: unknown, limits: LimitsConfig, allowance: UploadAllowance | null): unknown {
+  if (!(err instanceof StoreError)) {
+    if (err instanceof GlintError) return err;
+    if (isAbortLike(err)) return new GlintError('UPLOAD_ABORTED', 'The client closed the connection during the upload.', undefined, { cause: err });
+    return err;
+  }
+  const withCause = { cause: err };
+  switch (err.kind) {
+    case 'too_large':
+      if (allowance?.limitedBy === 'quota') {
+        return new GlintError('STORAGE_QUOTA_EXCEEDED', 'Denying attempt to upload image because it exceeds the quota.', undefined, withCause);
+      }
+      return new GlintError('IMAGE_SIZE_CAP_EXCEEDED', `Image exceeds the storage quota: the image is larger than the image_size_cap of ${limits.imageSizeCap} bytes.`, undefined, withCause);
+    case 'storage_full':
+      return new GlintError('STORAGE_FULL', `Image storage media is full: ${err.message}`, undefined, withCause);
+    case 'aborted':
+      return new GlintError('UPLOAD_ABORTED', 'The client closed the connection during the upload.', undefined, withCause);
+    case 'size_mismatch':
+      return new GlintError('SIZE_MISMATCH', err.message, undefined, withCause);
+    case 'write_denied':
+      return new GlintError('STORE_WRITE_DENIED', `Insufficient permissions on image storage media: ${err.message}`, undefined, withCause);
+    case 'not_found':
+      return new GlintError('IMAGE_DATA_NOT_FOUND', err.message, undefined, withCause);
+    default:
+      return new GlintError('STORE_UNAVAILABLE', `The image store is unavailable: ${err.message}`, undefined, withCause);
+  }
+}
+
+function isAbortLike(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR' || (err as Error | null)?.name === 'AbortError';
+}
