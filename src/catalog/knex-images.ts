@@ -3,7 +3,7 @@ import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
 import { attributeColumns, childrenDocument, imageByIdStatement, LIVE_LOCATION, loadImages, writeChildrenDocument, type ImageRow } from './image-rows';
 import { imageListStatement } from './image-list-query';
-import type { ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from '../domain/repositories';
+import type { DeletedImage, ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from '../domain/repositories';
 import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
 import { createStatementRunner, type StatementRunner } from './statements';
 
@@ -122,7 +122,7 @@ export class KnexImageRepository implements ImageRepository {
     });
   }
 
-  async markDeleted(id: string, condition?: UpdateCondition): Promise<Image | null> {
+  async markDeleted(id: string, condition?: UpdateCondition): Promise<DeletedImage | null> {
     for (let attempt = 1; attempt <= DELETE_ATTEMPTS; attempt++) {
       const before = await this.get(id);
       if (!before || !conditionHolds(before, condition)) return null;
@@ -138,14 +138,14 @@ export class KnexImageRepository implements ImageRepository {
           revision: trx.raw('revision + 1'),
           children: childrenDocument(undefined),
         });
-        if (updated === 0) return false;
-        // Names are released with the image; attributes and big-data rows stay for purging.
-        for (const table of ['image_tags', 'image_properties', 'image_members', 'image_locations', 'image_names']) {
+        if (updated === 0) return null;
+        const bigData = (await trx('image_big_data').where('image_id', id).orderBy('position').select('store_id', 'object_key')) as Array<{ store_id: string; object_key: string }>;
+        for (const table of ['image_tags', 'image_properties', 'image_members', 'image_locations', 'image_names', 'image_attributes', 'image_big_data']) {
           await trx(table).where('image_id', id).delete();
         }
-        return true;
+        return bigData.map((row) => ({ storeId: row.store_id, key: row.object_key }));
       });
-      if (deleted) return before;
+      if (deleted) return { image: before, objects: [...before.locations.map(({ storeId, key }) => ({ storeId, key })), ...deleted] };
     }
     throw new GlintError('IMAGE_UPDATE_CONFLICT', `Image ${id} kept changing while it was being deleted; try again.`);
   }

@@ -1,25 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { Catalog, ColumnFilter, ImageChanges, ImageListQuery, ListScope, SortDirection, SortKey } from './repositories';
 import type { ImagePolicyConfig, LimitsConfig } from '../config/types';
+import type { Logger } from '../lib/logger';
 import type { StoreRegistry } from '../stores/registry';
 import { hasAdminRole, type RequestContext } from './context';
 import { GlintError, fail } from './errors';
 import { canTransition, type Image, type ImageMember, type MemberStatus, MEMBER_STATUSES, type Visibility } from './image';
-import {
-  BASE_ATTRIBUTES,
-  canonicalImageId,
-  CREATE_FORBIDDEN_FIRST,
-  CREATE_IGNORED,
-  isReservedProperty,
-  READ_ONLY_ATTRIBUTES,
-  rejectFourByteCharacters,
-  validateAttributeValue,
-  validateMinimum,
-  validatePropertyKey,
-  validateTag,
-} from './image-rules';
-import type { Logger } from '../lib/logger';
+import type { ImageChange, NewImage } from './image-commands';
+import { canonicalImageId, rejectFourByteCharacters, validateMinimum, validateTag } from './image-rules';
 import { assertAdminRole, assertCanModify, assertWritable, canSee, isOwnerOrAdmin } from './policy';
+import type { Catalog, ColumnFilter, DeletedImage, ImageAttributeChanges, ImageChanges, ImageListQuery, ListScope, SortDirection, SortKey } from './repositories';
+import { retryOnConflict } from './retry';
 
 export interface ImageServiceDeps {
   catalog: Catalog;
@@ -27,16 +17,6 @@ export interface ImageServiceDeps {
   limits: LimitsConfig;
   images: ImagePolicyConfig;
   logger: Logger;
-}
-
-/** One JSON-patch step in domain terms (the surface has already parsed the wire format). */
-export interface PatchOperation {
-  op: 'add' | 'remove' | 'replace';
-  /** Top-level attribute or property name. */
-  name: string;
-  value?: unknown;
-  /** The v2.0 patch form, where `add` of an existing key conflicts. */
-  strictAdd?: boolean;
 }
 
 export interface ListImagesRequest {
@@ -84,63 +64,41 @@ export class ImageService {
 
   // ---- create ----------------------------------------------------------------------------
 
-  async createImage(ctx: RequestContext, body: Record<string, unknown>): Promise<Image> {
+  async createImage(ctx: RequestContext, draft: NewImage): Promise<Image> {
     const { limits } = this.deps;
-    for (const key of CREATE_FORBIDDEN_FIRST) {
-      if (key in body) fail('ATTRIBUTE_READ_ONLY', `Attribute '${key}' is read-only.`);
-    }
-    for (const [key, value] of Object.entries(body)) validateAttributeValue(key, value, this.deps.images);
-    for (const key of Object.keys(body)) {
-      if (!BASE_ATTRIBUTES.has(key)) validatePropertyKey(key);
-    }
-    for (const key of Object.keys(body)) {
-      if (!BASE_ATTRIBUTES.has(key) && isReservedProperty(key)) fail('ATTRIBUTE_RESERVED', `Attribute '${key}' is reserved.`);
-    }
     assertWritable(ctx);
-    const owner = 'owner' in body ? (body.owner as string | null) : ctx.projectId;
-    if ('owner' in body && !ctx.isAdmin && owner !== ctx.projectId) {
+    const owner = draft.owner !== undefined ? draft.owner : ctx.projectId;
+    if (draft.owner !== undefined && !ctx.isAdmin && owner !== ctx.projectId) {
       fail('NOT_AUTHORIZED', 'You are not permitted to create images owned by another project.');
     }
-    if (body.visibility === 'public') assertAdminRole(ctx, "publicize images (visibility 'public')");
-    for (const key of READ_ONLY_ATTRIBUTES) {
-      if (key in body && !(CREATE_IGNORED as readonly string[]).includes(key) && key !== 'id') {
-        fail('ATTRIBUTE_READ_ONLY', `Attribute '${key}' is read-only.`);
-      }
-    }
-    if ('locations' in body) fail('ATTRIBUTE_RESERVED', "Attribute 'locations' is reserved.");
-
-    const tags = dedupe((body.tags as string[] | undefined) ?? []);
-    const properties: Record<string, string> = {};
-    for (const [key, value] of Object.entries(body)) {
-      if (!BASE_ATTRIBUTES.has(key)) properties[key] = value === null ? '' : (value as string);
-    }
+    if (draft.visibility === 'public') assertAdminRole(ctx, "publicize images (visibility 'public')");
+    const tags = dedupe(draft.tags ?? []);
+    const properties = draft.properties ?? {};
     if (exceeds(tags.length, limits.imageTagQuota)) fail('TAG_QUOTA_EXCEEDED', `Maximum number of tags exceeded (${limits.imageTagQuota}).`);
-    const userPropertyCount = Object.keys(properties).filter((k) => !k.startsWith('os_glance')).length;
-    if (exceeds(userPropertyCount, limits.imagePropertyQuota)) {
+    if (exceeds(countUserProperties(properties), limits.imagePropertyQuota)) {
       fail('PROPERTY_QUOTA_EXCEEDED', `Maximum number of image properties exceeded (${limits.imagePropertyQuota}).`);
     }
-    for (const key of ['min_ram', 'min_disk'] as const) {
-      if (key in body) validateMinimum(key, body[key] as number);
-    }
-    rejectFourByteCharacters([...Object.keys(body), ...Object.values(body)]);
+    if (draft.minRam !== undefined) validateMinimum('min_ram', draft.minRam);
+    if (draft.minDisk !== undefined) validateMinimum('min_disk', draft.minDisk);
+    rejectFourByteCharacters([draft.name, owner, draft.containerFormat, draft.diskFormat, ...Object.keys(properties), ...Object.values(properties), tags]);
 
     return this.deps.catalog.images.create({
-      id: typeof body.id === 'string' ? body.id.toLowerCase() : randomUUID(),
-      name: (body.name as string | null | undefined) ?? null,
+      id: draft.id?.toLowerCase() ?? randomUUID(),
+      name: draft.name ?? null,
       status: 'queued',
-      visibility: (body.visibility as Visibility | undefined) ?? 'shared',
-      protected: (body.protected as boolean | undefined) ?? false,
-      osHidden: (body.os_hidden as boolean | undefined) ?? false,
+      visibility: draft.visibility ?? 'shared',
+      protected: draft.protected ?? false,
+      osHidden: draft.osHidden ?? false,
       checksum: null,
       osHashAlgo: null,
       osHashValue: null,
       owner,
       size: null,
       virtualSize: null,
-      minRam: (body.min_ram as number | undefined) ?? 0,
-      minDisk: (body.min_disk as number | undefined) ?? 0,
-      containerFormat: (body.container_format as string | null | undefined) ?? null,
-      diskFormat: (body.disk_format as string | null | undefined) ?? null,
+      minRam: draft.minRam ?? 0,
+      minDisk: draft.minDisk ?? 0,
+      containerFormat: draft.containerFormat ?? null,
+      diskFormat: draft.diskFormat ?? null,
       properties,
       tags,
     });
@@ -181,146 +139,104 @@ export class ImageService {
 
   // ---- update ----------------------------------------------------------------------------
 
-  async updateImage(ctx: RequestContext, id: string, operations: PatchOperation[]): Promise<Image> {
-    for (const op of operations) this.checkOperationShape(op);
-    const image = await this.getImage(ctx, id);
-    if (operations.length === 0) return image;
-    assertCanModify(ctx, image);
+  /** Applies `changes` in order on one read of the image and saves them in one conditional update. */
+  async updateImage(ctx: RequestContext, id: string, changes: ImageChange[]): Promise<Image> {
+    for (const change of changes) {
+      if (change.kind === 'property') rejectFourByteCharacters([change.name, change.value]);
+      else if (change.kind !== 'unset') rejectFourByteCharacters([change.kind === 'tags' ? change.tags : change.value]);
+    }
+    return retryOnConflict(`Updating image ${id}`, async () => {
+      const image = await this.getImage(ctx, id);
+      if (changes.length === 0) return image;
+      assertCanModify(ctx, image);
+      const edit = this.applyChanges(ctx, image, changes);
+      return this.deps.catalog.images.update(id, edit, { revision: image.revision });
+    });
+  }
 
-    const attributes: NonNullable<ImageChanges['attributes']> = {};
+  /** The catalog changes `changes` make to `image`, once every rule holds. */
+  private applyChanges(ctx: RequestContext, image: Image, changes: ImageChange[]): ImageChanges {
+    const attributes: ImageAttributeChanges = {};
     const properties = { ...image.properties };
     let tags: string[] | undefined;
     let propertiesAdded = false;
-    for (const op of operations) {
-      const { name } = op;
-      if (name === 'tags') {
-        if (op.op === 'remove') fail('ATTRIBUTE_READ_ONLY', "Attribute 'tags' cannot be removed.");
-        tags = dedupe(op.value as string[]);
-        continue;
-      }
-      if (BASE_ATTRIBUTES.has(name)) {
-        if (op.op === 'remove') fail('ATTRIBUTE_READ_ONLY', `Attribute '${name}' cannot be removed.`);
-        if (op.op === 'add' && op.strictAdd) fail('PROPERTY_EXISTS', `Attribute '${name}' already exists.`);
-        this.applyBaseAttribute(ctx, image, attributes, name, op.value);
-        continue;
-      }
-      const exists = Object.hasOwn(properties, name);
-      if (op.op === 'remove') {
-        if (!exists) fail('PROPERTY_NOT_FOUND', `Property ${name} does not exist.`);
-        delete properties[name];
-      } else if (op.op === 'replace') {
-        if (!exists) fail('PROPERTY_NOT_FOUND', `Property ${name} does not exist.`);
-        properties[name] = op.value === null ? '' : (op.value as string);
-      } else {
-        if (exists && op.strictAdd) fail('PROPERTY_EXISTS', `Property ${name} already present.`);
-        if (!exists) propertiesAdded = true;
-        properties[name] = op.value === null ? '' : (op.value as string);
+    for (const change of changes) {
+      switch (change.kind) {
+        case 'unset':
+          fail('ATTRIBUTE_READ_ONLY', `Attribute '${change.label}' cannot be removed.`);
+        // falls through: fail() never returns
+        case 'tags':
+          tags = dedupe(change.tags);
+          break;
+        case 'attribute':
+          if (change.mustNotExist) fail('PROPERTY_EXISTS', `Attribute '${change.label}' already exists.`);
+          this.applyAttribute(ctx, image, attributes, change);
+          break;
+        case 'property': {
+          const { name } = change;
+          const exists = Object.hasOwn(properties, name);
+          if (change.mustExist && !exists) fail('PROPERTY_NOT_FOUND', `Property ${name} does not exist.`);
+          if (change.mustNotExist && exists) fail('PROPERTY_EXISTS', `Property ${name} already present.`);
+          if (change.op === 'remove') {
+            delete properties[name];
+          } else {
+            if (!exists) propertiesAdded = true;
+            properties[name] = change.value ?? '';
+          }
+        }
       }
     }
     const { limits } = this.deps;
-    if (propertiesAdded) {
-      const count = Object.keys(properties).filter((k) => !k.startsWith('os_glance')).length;
-      if (exceeds(count, limits.imagePropertyQuota)) fail('PROPERTY_QUOTA_EXCEEDED', `Maximum number of image properties exceeded (${limits.imagePropertyQuota}).`);
+    if (propertiesAdded && exceeds(countUserProperties(properties), limits.imagePropertyQuota)) {
+      fail('PROPERTY_QUOTA_EXCEEDED', `Maximum number of image properties exceeded (${limits.imagePropertyQuota}).`);
     }
     if (tags && exceeds(tags.length, limits.imageTagQuota)) fail('TAG_QUOTA_EXCEEDED', `Maximum number of tags exceeded (${limits.imageTagQuota}).`);
 
     const setProperties: Record<string, string> = {};
     for (const [k, v] of Object.entries(properties)) if (image.properties[k] !== v) setProperties[k] = v;
     const removeProperties = Object.keys(image.properties).filter((k) => !Object.hasOwn(properties, k));
-    const updated = await this.deps.catalog.images.update(
-      id,
-      { attributes, setProperties, removeProperties, tags },
-      { revision: image.revision },
-    );
-    if (updated) return updated;
-    // Someone else changed the image between our read and write: apply again on the fresh copy.
-    const current = await this.deps.catalog.images.get(id);
-    if (!current) throw notFound(id);
-    return this.updateImage(ctx, id, operations);
+    return { attributes, setProperties, removeProperties, tags };
   }
 
-  private checkOperationShape(op: PatchOperation): void {
-    const { name } = op;
-    if ((READ_ONLY_ATTRIBUTES as readonly string[]).includes(name)) fail('ATTRIBUTE_READ_ONLY', `Attribute '${name}' is read-only.`);
-    if (name === 'locations') {
-      if (!this.deps.images.showMultipleLocations) fail('LOCATIONS_NOT_ALLOWED', 'It is not allowed to change image locations.');
-      fail('LOCATIONS_NOT_ALLOWED', 'Location updates are not supported by glint.');
-    }
-    if (!BASE_ATTRIBUTES.has(name)) {
-      validatePropertyKey(name);
-      if (isReservedProperty(name)) fail('ATTRIBUTE_RESERVED', `Attribute '${name}' is reserved.`);
-    }
-    if (op.op !== 'remove') {
-      validateAttributeValue(name, op.value, this.deps.images);
-      rejectFourByteCharacters([name, op.value]);
-    }
-  }
-
-  private applyBaseAttribute(
-    ctx: RequestContext,
-    image: Image,
-    attributes: NonNullable<ImageChanges['attributes']>,
-    name: string,
-    value: unknown,
-  ): void {
-    switch (name) {
-      case 'name':
-        attributes.name = value as string | null;
-        return;
+  private applyAttribute(ctx: RequestContext, image: Image, attributes: ImageAttributeChanges, change: Extract<ImageChange, { kind: 'attribute' }>): void {
+    switch (change.field) {
       case 'visibility':
-        if (value === 'public' && image.visibility !== 'public') assertAdminRole(ctx, "publicize images (visibility 'public')");
-        attributes.visibility = value as Visibility;
-        return;
-      case 'protected':
-        attributes.protected = value as boolean;
-        return;
-      case 'os_hidden':
-        attributes.osHidden = value as boolean;
-        return;
+        if (change.value === 'public' && image.visibility !== 'public') assertAdminRole(ctx, "publicize images (visibility 'public')");
+        break;
       case 'owner':
-        if (!ctx.isAdmin && value !== image.owner) fail('NOT_AUTHORIZED', "Only admins may change an image's owner.");
-        attributes.owner = value as string | null;
-        return;
-      case 'min_ram':
-      case 'min_disk':
-        validateMinimum(name, value as number);
-        attributes[name === 'min_ram' ? 'minRam' : 'minDisk'] = value as number;
-        return;
-      case 'container_format':
-      case 'disk_format': {
-        const current = name === 'disk_format' ? image.diskFormat : image.containerFormat;
-        if (value !== current && image.status !== 'queued' && image.status !== 'importing') {
-          fail('FORMAT_CHANGE_NOT_ALLOWED', `Attribute ${name} can be only replaced for a queued image.`);
+        if (!ctx.isAdmin && change.value !== image.owner) fail('NOT_AUTHORIZED', "Only admins may change an image's owner.");
+        break;
+      case 'minRam':
+      case 'minDisk':
+        validateMinimum(change.label, change.value);
+        break;
+      case 'containerFormat':
+      case 'diskFormat':
+        if (change.value !== image[change.field] && image.status !== 'queued' && image.status !== 'importing') {
+          fail('FORMAT_CHANGE_NOT_ALLOWED', `Attribute ${change.label} can be only replaced for a queued image.`);
         }
-        attributes[name === 'disk_format' ? 'diskFormat' : 'containerFormat'] = value as string | null;
-        return;
-      }
-      default:
-        fail('ATTRIBUTE_READ_ONLY', `Attribute '${name}' is read-only.`);
+        break;
     }
+    Object.assign(attributes, { [change.field]: change.value });
   }
 
   // ---- delete and actions ------------------------------------------------------------------
 
   async deleteImage(ctx: RequestContext, id: string): Promise<void> {
-    const image = await this.getImage(ctx, id);
-    assertCanModify(ctx, image, 'delete this image');
-    if (image.protected) fail('IMAGE_PROTECTED', `Image ${id} is protected and cannot be deleted.`);
-    const deleted = await this.deps.catalog.images.markDeleted(id, { status: image.status, revision: image.revision });
-    if (!deleted) {
-      const current = await this.deps.catalog.images.get(id);
-      if (!current) throw notFound(id);
-      return this.deleteImage(ctx, id);
-    }
+    const deleted = await retryOnConflict(`Deleting image ${id}`, async () => {
+      const image = await this.getImage(ctx, id);
+      assertCanModify(ctx, image, 'delete this image');
+      if (image.protected) fail('IMAGE_PROTECTED', `Image ${id} is protected and cannot be deleted.`);
+      return this.deps.catalog.images.markDeleted(id, { status: image.status, revision: image.revision });
+    });
     await this.removeData(deleted);
   }
 
-  /** Removes every object an image had: its locations and any staged data. Errors are logged. */
-  async removeData(image: Image): Promise<void> {
-    const keys = image.locations.map((l) => ({ storeId: l.storeId, key: l.key }));
-    keys.push({ storeId: this.deps.stores.default.id, key: stagingKey(image.id) });
+  /** Deletes every object a deleted image had: locations, big data and any staged data. Errors are logged. */
+  async removeData({ image, objects }: DeletedImage): Promise<void> {
+    const all = [...objects, { storeId: this.deps.stores.default.id, key: stagingKey(image.id) }];
     await Promise.all(
-      keys.map(async ({ storeId, key }) => {
+      all.map(async ({ storeId, key }) => {
         const store = this.deps.stores.get(storeId);
         if (!store) return;
         try {
@@ -341,38 +257,44 @@ export class ImageService {
   }
 
   private async setActivation(ctx: RequestContext, id: string, target: 'active' | 'deactivated'): Promise<void> {
+    await retryOnConflict(`Changing the status of image ${id}`, () => this.trySetActivation(ctx, id, target));
+  }
+
+  /** One attempt; null when the image changed between the read and the conditional write. */
+  private async trySetActivation(ctx: RequestContext, id: string, target: 'active' | 'deactivated'): Promise<Image | null> {
     const image = await this.getImage(ctx, id);
     assertCanModify(ctx, image, target === 'active' ? 'reactivate this image' : 'deactivate this image');
-    if (image.status === target) return;
+    if (image.status === target) return image;
     // Only the two action edges of the status machine: active ⇄ deactivated (queued → active
     // is a transition too, but not one an action may take).
     const from = target === 'active' ? 'deactivated' : 'active';
     if (image.status !== from || !canTransition(image.status, target)) {
       fail('IMAGE_ACTION_NOT_ALLOWED', `Not allowed to ${target === 'active' ? 'reactivate' : 'deactivate'} image in status '${image.status}'`);
     }
-    const updated = await this.deps.catalog.images.update(id, { attributes: { status: target } }, { status: image.status });
-    if (!updated) return this.setActivation(ctx, id, target);
+    return this.deps.catalog.images.update(id, { attributes: { status: target } }, { status: image.status });
   }
 
   // ---- tags ------------------------------------------------------------------------------
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     validateTag(tag);
-    const image = await this.getImage(ctx, id);
-    assertCanModify(ctx, image);
-    if (image.tags.includes(tag)) return;
-    const limit = this.deps.limits.imageTagQuota;
-    if (exceeds(image.tags.length + 1, limit)) fail('TAG_QUOTA_EXCEEDED', `Maximum number of tags exceeded (${limit}).`);
-    const updated = await this.deps.catalog.images.update(id, { tags: [...image.tags, tag] }, { revision: image.revision });
-    if (!updated) return this.addTag(ctx, id, tag);
+    await retryOnConflict(`Tagging image ${id}`, async () => {
+      const image = await this.getImage(ctx, id);
+      assertCanModify(ctx, image);
+      if (image.tags.includes(tag)) return image;
+      const limit = this.deps.limits.imageTagQuota;
+      if (exceeds(image.tags.length + 1, limit)) fail('TAG_QUOTA_EXCEEDED', `Maximum number of tags exceeded (${limit}).`);
+      return this.deps.catalog.images.update(id, { tags: [...image.tags, tag] }, { revision: image.revision });
+    });
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
-    const image = await this.getImage(ctx, id);
-    assertCanModify(ctx, image);
-    if (!image.tags.includes(tag)) fail('TAG_NOT_FOUND', `Tag ${tag} not found.`);
-    const updated = await this.deps.catalog.images.update(id, { tags: image.tags.filter((t) => t !== tag) }, { revision: image.revision });
-    if (!updated) return this.removeTag(ctx, id, tag);
+    await retryOnConflict(`Untagging image ${id}`, async () => {
+      const image = await this.getImage(ctx, id);
+      assertCanModify(ctx, image);
+      if (!image.tags.includes(tag)) fail('TAG_NOT_FOUND', `Tag ${tag} not found.`);
+      return this.deps.catalog.images.update(id, { tags: image.tags.filter((t) => t !== tag) }, { revision: image.revision });
+    });
   }
 
   // ---- members ---------------------------------------------------------------------------
@@ -450,6 +372,11 @@ export function stagingKey(imageId: string): string {
 
 export function notFound(id: string): GlintError {
   return new GlintError('IMAGE_NOT_FOUND', `No image found with ID ${id}`);
+}
+
+/** Properties that count against the property quota: the system's own `os_glance_*` ones do not. */
+function countUserProperties(properties: Record<string, string>): number {
+  return Object.keys(properties).filter((k) => !k.startsWith('os_glance')).length;
 }
 
 function exceeds(count: number, limit: number): boolean {

@@ -1,4 +1,5 @@
 import type { Image, ImageMember, ImageStatus, MemberStatus } from './image';
+import type { NewTask, Task, TaskCompletion, TaskStatus } from './jobs/task';
 
 /**
  * The catalog seen by the service. One implementation (knex) serves SQLite and MySQL; nothing
@@ -122,6 +123,18 @@ export interface ImageListQuery {
   limit: number;
 }
 
+/** An object in a store, named by the store's id and its key there. */
+export interface StoredObject {
+  storeId: string;
+  key: string;
+}
+
+export interface DeletedImage {
+  image: Image;
+  /** Every object the purged rows referenced: the image's locations, then its big data. */
+  objects: StoredObject[];
+}
+
 export interface ImageRepository {
   /** Inserts an image; rejects with IMAGE_ID_IN_USE when the id exists, even as a deleted row. */
   create(image: NewImage): Promise<Image>;
@@ -134,11 +147,12 @@ export interface ImageRepository {
    */
   update(id: string, changes: ImageChanges, condition?: UpdateCondition): Promise<Image | null>;
   /**
-   * Marks the image deleted (row kept so the id stays reserved), drops its tags, properties,
-   * members and locations, and returns the locations it had. Null when already absent/deleted
-   * or the condition failed.
+   * Marks the image deleted (row kept so the id stays reserved) and purges everything it owned:
+   * tags, properties, members, locations, names, namespaced attributes and big-data rows. Returns
+   * the image as it was and every stored object those rows pointed at (locations and big data),
+   * for the caller to delete. Null when already absent/deleted or the condition failed.
    */
-  markDeleted(id: string, condition?: UpdateCondition): Promise<Image | null>;
+  markDeleted(id: string, condition?: UpdateCondition): Promise<DeletedImage | null>;
   /** Σ size × live locations over `owner`'s images that are not deleted or killed. */
   storageUsage(owner: string, excludeImageId?: string): Promise<number>;
 }
@@ -155,28 +169,6 @@ export interface MemberRepository {
   count(imageId: string): Promise<number>;
 }
 
-export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
-
-export interface Task {
-  id: string;
-  type: string;
-  status: TaskStatus;
-  owner: string | null;
-  imageId: string | null;
-  requestId: string | null;
-  userId: string | null;
-  input: Record<string, unknown>;
-  result: Record<string, unknown> | null;
-  message: string;
-  createdAt: Date;
-  updatedAt: Date;
-  expiresAt: Date | null;
-  /** Node currently running the task and until when its claim holds. */
-  claimedBy: string | null;
-  leaseExpiresAt: Date | null;
-}
-
-export type NewTask = Pick<Task, 'id' | 'type' | 'owner' | 'imageId' | 'requestId' | 'userId' | 'input'>;
 
 export interface TaskListQuery {
   /** Restrict to one owner (null = ownerless tasks); omit for every owner. */
@@ -200,10 +192,22 @@ export interface TaskRepository {
     expectStatus?: TaskStatus | readonly TaskStatus[],
   ): Promise<Task | null>;
   /**
-   * Claims one task of `types` that is pending, or processing with an expired lease, for
-   * `workerId` until now + `leaseMs`; marks it processing. Two nodes never get the same task.
+   * Claims one task of `types` that is pending, or processing with an expired lease (its node died
+   * or stalled), for `workerId` until now + `leaseMs`; marks it processing. Two claimers never get
+   * the same task; oldest first. `workerId` should be unique per claim (the job runner passes
+   * `<node id>/<n>`), so that a stale run of the same node cannot act on a newer claim.
    */
   claimNext(types: readonly string[], workerId: string, leaseMs: number): Promise<Task | null>;
   /** Extends the lease of a task still claimed by `workerId`; false when the claim was lost. */
   renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean>;
+  /**
+   * Writes the final status of a task `workerId` still holds (processing, claimed by it) and ends
+   * the lease; `claimedBy` stays as a record. False, and nothing written, when the claim was lost.
+   */
+  finish(id: string, workerId: string, completion: TaskCompletion): Promise<boolean>;
+  /**
+   * Hands a task `workerId` still holds back: pending again, claim and lease cleared, so any node
+   * may claim it at once. False, and nothing written, when the claim was lost.
+   */
+  release(id: string, workerId: string): Promise<boolean>;
 }

@@ -401,8 +401,12 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       const image = await catalog.images.create(newImage({ name: 'doomed', status: 'active', tags: ['t'], properties: { p: 'v' } }));
       const located = await catalog.images.update(image.id, { addLocations: [{ storeId: 'fast', key: 'k1' }, { storeId: 'cheap', key: 'k2' }] });
       const deleted = await catalog.images.markDeleted(image.id);
-      assert.deepEqual(deleted, located);
-      assert.deepEqual(deleted?.locations.map((location) => location.key), ['k1', 'k2']);
+      assert.deepEqual(deleted?.image, located);
+      assert.deepEqual(deleted?.image.locations.map((location) => location.key), ['k1', 'k2']);
+      assert.deepEqual(deleted?.objects, [
+        { storeId: 'fast', key: 'k1' },
+        { storeId: 'cheap', key: 'k2' },
+      ]);
 
       assert.equal(await catalog.images.get(image.id), null);
       assert.deepEqual(await listNames({}), []);
@@ -414,6 +418,30 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       assert.deepEqual(row.tags, []);
       assert.deepEqual(row.properties, {});
       assert.deepEqual(row.locations, []);
+    });
+
+    it('purges names, namespaced attributes and big data, returning the big-data objects after the locations', async () => {
+      const image = await catalog.images.create(newImage({ status: 'active' }));
+      await catalog.images.update(image.id, { addLocations: [{ storeId: 'fast', key: 'data' }] });
+      const now = Date.now();
+      await catalog.knex('image_names').insert({ namespace: 'isulad', name: 'busybox:latest', image_id: image.id, created_at: now });
+      await catalog.knex('image_attributes').insert({ image_id: image.id, namespace: 'edgegallery', name: 'fileName', value: 'a.qcow2' });
+      await catalog.knex('image_big_data').insert([
+        { image_id: image.id, name: 'manifest', store_id: 'fast', object_key: 'bigdata/m', size: 3, digest: null, position: 1, created_at: now, updated_at: now },
+        { image_id: image.id, name: 'config', store_id: 'cheap', object_key: 'bigdata/c', size: 3, digest: null, position: 0, created_at: now, updated_at: now },
+      ]);
+      const deleted = await catalog.images.markDeleted(image.id);
+      assert.deepEqual(deleted?.objects, [
+        { storeId: 'fast', key: 'data' },
+        { storeId: 'cheap', key: 'bigdata/c' },
+        { storeId: 'fast', key: 'bigdata/m' },
+      ]);
+      for (const table of ['image_names', 'image_attributes', 'image_big_data']) {
+        assert.deepEqual(await catalog.knex(table).where('image_id', image.id).select('image_id'), [], table);
+      }
+      // the released name can be taken by another image
+      const other = await catalog.images.create(newImage());
+      await catalog.knex('image_names').insert({ namespace: 'isulad', name: 'busybox:latest', image_id: other.id, created_at: now });
     });
 
     it('drops the members of the image', async () => {

@@ -1,5 +1,5 @@
 import { fail } from '../../../domain/errors';
-import type { PatchOperation } from '../../../domain/image-service';
+import type { PatchOperation } from './image-request';
 import { GlintHttpError } from '../../errors';
 
 /** The two JSON-patch dialects of Glance's PATCH (spec §9), turned into domain operations. */

@@ -1,5 +1,6 @@
 import { IMAGE_STATUSES, MEMBER_STATUSES, VISIBILITIES } from '../../../domain/image';
-import { OPERATOR_PROPERTIES, UUID_PATTERN } from '../../../domain/image-rules';
+import { UUID_PATTERN } from '../../../domain/image-rules';
+import { OPERATOR_PROPERTIES } from './image-attributes';
 
 /**
  * JSON schemas served under /v2/schemas (spec §17). glanceclient validates every image document
