@@ -46,7 +46,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const ingest = new IngestPipeline({ images: catalog.images, limits: config.limits, logger });
   const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger });
   const imports = new ImportService({ catalog, stores, imports: config.imports, images, data, ingest, logger, nodeId: randomUUID() });
-  const services: Services = { images, data, imports, stores };
+  const services: Services = { images, data, imports };
 
   const keystone = config.auth.keystone;
   const authenticator = createAuthenticator(
@@ -55,7 +55,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   );
   const glance = createGlanceSurface(services, config, authenticator);
   const koa = createHttpApp({
-    surfaces: [glance.middleware],
+    surfaces: [glance],
     logger,
     accessLog: options.accessLog === undefined ? process.stdout : options.accessLog,
   });

@@ -8,7 +8,7 @@ import type { StoreRegistry } from '../stores/registry';
 import type { RequestContext } from './context';
 import { fail } from './errors';
 import { inspectVirtualSize, INSPECTION_HEAD_BYTES } from './format-inspector';
-import { assertTransition, type Image } from './image';
+import { assertTransition, type Image, type ImageLocation } from './image';
 import { type ImageService, notFound, stagingKey } from './image-service';
 import type { IngestedData, IngestPipeline } from './ingest';
 import { assertCanModify, assertWritable } from './policy';
@@ -157,6 +157,11 @@ export class ImageDataService {
 
   get multiStore(): boolean {
     return this.deps.stores.multiStore;
+  }
+
+  /** Where a location's bytes live, as a URL (Glance's `direct_url` and `locations`). */
+  locationUrl(location: ImageLocation): string | undefined {
+    return this.deps.stores.locationUrl(location.storeId, location.key);
   }
 
   /** Opens an image's data for copying (imports, other surfaces); no range, no policy. */

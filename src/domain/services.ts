@@ -1,4 +1,3 @@
-import type { StoreRegistry } from '../stores/registry';
 import type { ImageDataService } from './image-data';
 import type { ImageService } from './image-service';
 import type { ImportService } from './import-service';
@@ -8,6 +7,4 @@ export interface Services {
   images: ImageService;
   data: ImageDataService;
   imports: ImportService;
-  /** Read-only view for presenters (store ids, multi-store flag, location URLs). */
-  stores: StoreRegistry;
 }

@@ -2,21 +2,6 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { fail } from '../domain/errors';
 
-const BODY_TRANSFER_CODINGS = ['chunked', 'compress', 'deflate', 'gzip', 'identity'];
-
-/** Glance's notion of "the request has a body" (spec §1.5). */
-export function hasBody(ctx: Context): boolean {
-  const length = ctx.get('content-length');
-  if (length && Number(length) > 0) return true;
-  if (!['POST', 'PUT', 'PATCH'].includes(ctx.method)) return false;
-  const coding = ctx.get('transfer-encoding').toLowerCase();
-  return coding.length > 0 && coding.split(',').some((c) => BODY_TRANSFER_CODINGS.includes(c.trim()));
-}
-
-export function rejectBody(ctx: Context): void {
-  if (hasBody(ctx)) fail('BODY_NOT_ALLOWED', 'This operation does not take a request body.');
-}
-
 /** Declared Content-Length, if any and valid; a malformed header is the client's mistake. */
 export function contentLength(ctx: Context): number | undefined {
   const raw = ctx.get('content-length');

@@ -1,12 +1,13 @@
 import Koa, { type Context, type Middleware } from 'koa';
 import type { Logger } from '../lib/logger';
-import { isSelfWriting } from '../stores/blob-store';
+import { isSelfWriting } from '../lib/self-writing-body';
 import { clientGone } from './body';
 import { type HttpProblem, toProblem } from './errors';
+import { claimingSurface, type Surface } from './surface';
 
 export interface HttpAppOptions {
-  /** Surfaces tried in order; each handles its own paths or calls next(). The last one answers all. */
-  surfaces: Middleware[];
+  /** Asked in order which claims a path; the last one should claim every path. */
+  surfaces: Surface[];
   logger: Logger;
   /** Where access-log lines go; null = no access log. */
   accessLog: NodeJS.WritableStream | null;
@@ -35,7 +36,12 @@ export function createHttpApp(options: HttpAppOptions): Koa {
     }
     await next();
   });
-  for (const surface of options.surfaces) app.use(surface);
+  app.use(async (ctx, next) => {
+    const surface = options.surfaces.find((candidate) => candidate.claims(ctx.path));
+    if (!surface) return next();
+    ctx.state.surface = surface;
+    await surface.middleware(ctx, next);
+  });
   return app;
 }
 
@@ -119,8 +125,6 @@ function sendSelfWritingBodies(logger: Logger): Middleware {
   };
 }
 
-type ErrorFormatter = (ctx: Context, problem: HttpProblem) => void;
-
 function errorBoundary(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
@@ -139,8 +143,9 @@ function errorBoundary(logger: Logger): Middleware {
         ctx.res.destroy();
         return;
       }
-      const format = (ctx.state.formatError as ErrorFormatter | undefined) ?? writePlainError;
-      format(ctx, problem);
+      const surface = claimingSurface(ctx);
+      if (surface) surface.formatError(ctx, problem);
+      else writePlainError(ctx, problem);
     }
   };
 }

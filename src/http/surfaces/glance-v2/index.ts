@@ -1,18 +1,12 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { GlintConfig } from '../../../config/types';
 import { fail } from '../../../domain/errors';
-import { isGlintError } from '../../../domain/errors';
 import type { Services } from '../../../domain/services';
-import type { HttpProblem } from '../../errors';
-import { type Authenticator, requestIdFor } from '../../identity';
+import type { Authenticator } from '../../identity';
+import { assignRequestId, authenticateRequest, type Surface } from '../../surface';
 import { writeGlanceError } from './error-body';
 import { createV2Router, routingRules } from './router';
 import { acceptedVersionSegments, negotiateVersion, versionsDocument } from './versions';
-
-export interface Surface {
-  /** Handles the request or passes it on with next(). */
-  middleware: Middleware;
-}
 
 /**
  * The Glance surface: version documents and negotiation, then the /v2 API behind request ids
@@ -37,19 +31,11 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
   };
 
   const middleware: Middleware = async (ctx: Context, next: Next) => {
-    ctx.state.formatError = formatError;
     const path = ctx.path;
     if (path === '/versions' || path.startsWith('/versions/')) return sendVersions(ctx, 200);
     if (!negotiateVersion(ctx, accepted)) return sendVersions(ctx, 300);
 
-    let requestId: string;
-    try {
-      requestId = requestIdFor(ctx, authenticator.adoptsRequestId);
-    } catch (err) {
-      ctx.set('x-openstack-request-id', requestIdFor(ctx, false));
-      throw err;
-    }
-    ctx.set('x-openstack-request-id', requestId);
+    const requestId = assignRequestId(ctx, authenticator);
     if (path.includes('%')) {
       try {
         decodeURIComponent(path);
@@ -57,15 +43,8 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
         fail('BAD_REQUEST', 'The URL is not valid UTF-8.');
       }
     }
-    try {
-      ctx.state.requestContext = await authenticator.authenticate(ctx, requestId);
-    } catch (err) {
-      if (authenticator.wwwAuthenticate && isGlintError(err, 'UNAUTHENTICATED')) ctx.set('WWW-Authenticate', authenticator.wwwAuthenticate);
-      throw err;
-    }
+    await authenticateRequest(ctx, authenticator, requestId);
     await dispatch(ctx, next);
   };
-  return { middleware };
+  return { name: 'glance-v2', claims: () => true, formatError: writeGlanceError, authenticator, middleware };
 }
-
-const formatError = (ctx: Context, problem: HttpProblem): void => writeGlanceError(ctx, problem);

@@ -1,6 +1,5 @@
-import type { Image, ImageMember } from '../../../domain/image';
-import type { Task } from '../../../domain/repositories';
-import type { StoreRegistry } from '../../../stores/registry';
+import type { Image, ImageLocation, ImageMember } from '../../../domain/image';
+import type { Task } from '../../../domain/jobs/task';
 
 /** Glance's timestamp form: UTC, second precision, literal Z. */
 export function glanceTime(date: Date): string {
@@ -18,7 +17,10 @@ function twoDigits(value: number): string {
 }
 
 export interface ImagePresentation {
-  stores: StoreRegistry;
+  /** Whether several stores are configured (then images show their `stores`). */
+  multiStore: boolean;
+  /** A location as a URL (`file:///…`, `s3://…`), if its store is still configured. */
+  locationUrl(location: ImageLocation): string | undefined;
   showDirectUrl: boolean;
   showLocations: boolean;
 }
@@ -49,13 +51,13 @@ export function presentImage(image: Image, options: ImagePresentation): Record<s
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
   };
-  const url = (l: Image['locations'][number]) => options.stores.locationUrl(l.storeId, l.key);
+  const url = (l: ImageLocation) => options.locationUrl(l);
   if (options.showDirectUrl && image.locations.length > 0) {
     const direct = url(image.locations[0]);
     if (direct) doc.direct_url = direct;
   }
   if (options.showLocations) doc.locations = image.locations.map((l) => ({ url: url(l) ?? '', metadata: l.metadata }));
-  if (options.stores.multiStore) {
+  if (options.multiStore) {
     const ids = image.locations.map((l) => l.storeId);
     if (ids.length > 0) doc.stores = ids.join(',');
   }
