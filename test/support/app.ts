@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
-import { buildApp, type GlintApp } from '../../src/app';
+import { buildApp, type BuildOptions, type GlintApp } from '../../src/app';
 import { loadConfig } from '../../src/config/load';
 import type { GlintConfig } from '../../src/config/types';
 import { createLogger } from '../../src/lib/logger';
@@ -20,7 +20,7 @@ export interface TestApp {
  * A real glint on in-memory SQLite with stores in a temp folder, built from an INI text exactly
  * as an operator would write it. `ini` may use {dir} for the temp folder.
  */
-export async function startTestApp(ini = '', env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(ini = '', env: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestApp> {
   const dir = mkdtempSync(path.join(tmpdir(), 'glint-test-'));
   const file = path.join(dir, 'glint.conf');
   writeFileSync(file, ini.replace(/\{dir\}/g, dir));
@@ -30,7 +30,7 @@ export async function startTestApp(ini = '', env: Record<string, string> = {}): 
     env: { GLINT_DATABASE_CONNECTION: 'sqlite://', ...env },
     warn: () => {},
   });
-  const app = await buildApp(config, { logger: createLogger({ silent: true }), accessLog: null });
+  const app = await buildApp(config, { logger: createLogger({ silent: true }), accessLog: null, ...options });
   const server = app.koa.callback();
   return {
     app,

@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { isGlintError } from '../../../src/domain/errors';
+import type { Image } from '../../../src/domain/image';
+import { IngestPipeline, type IngestRequest } from '../../../src/domain/ingest';
+import type { ImageRepository } from '../../../src/domain/repositories';
+import { createLogger } from '../../../src/lib/logger';
+import type { BlobStore } from '../../../src/stores/blob-store';
+import { startTestApp, type TestApp } from '../../support/app';
+
+/**
+ * The ingest pipeline on the real SQLite catalog and filesystem store: after a failure at any
+ * step the image is back where it was and the store holds nothing under its key.
+ */
+describe('ingest pipeline: reserve → write → commit, rolled back on every failure', () => {
+  let t: TestApp;
+  let store: BlobStore;
+
+  beforeEach(async () => {
+    t = await startTestApp('[DEFAULT]\nimage_size_cap = 1000\n', {}, { startWorkers: false });
+    store = t.app.stores.default;
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  async function queuedImage(owner: string | null = null): Promise<Image> {
+    return t.app.catalog.images.create({
+      id: randomUUID(),
+      name: 'i',
+      status: 'queued',
+      visibility: 'private',
+      protected: false,
+      osHidden: false,
+      checksum: null,
+      osHashAlgo: null,
+      osHashValue: null,
+      owner,
+      size: null,
+      virtualSize: null,
+      minRam: 0,
+      minDisk: 0,
+      containerFormat: 'bare',
+      diskFormat: 'raw',
+      properties: {},
+      tags: [],
+    });
+  }
+
+  function pipeline(images: ImageRepository = t.app.catalog.images, limits = t.config.limits): IngestPipeline {
+    return new IngestPipeline({ images, limits, logger: createLogger({ silent: true }) });
+  }
+
+  function upload(image: Image, source: Readable, extra: Partial<IngestRequest> = {}): IngestRequest {
+    return {
+      image,
+      store,
+      key: image.id,
+      source,
+      reserveAs: 'saving',
+      commit: (data) => ({
+        attributes: { status: 'active', size: data.size, checksum: data.md5, osHashAlgo: 'sha512', osHashValue: data.sha512 },
+        addLocations: [{ storeId: data.storeId, key: data.key }],
+      }),
+      ...extra,
+    };
+  }
+
+  async function keysInStore(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const key of store.list()) keys.push(key);
+    return keys;
+  }
+
+  async function assertRolledBack(image: Image, code: string, attempt: Promise<unknown>): Promise<void> {
+    await assert.rejects(attempt, (err: unknown) => isGlintError(err) && err.code === code);
+    const after = await t.app.catalog.images.get(image.id);
+    assert.equal(after?.status, 'queued');
+    assert.equal(after?.size, null);
+    assert.deepEqual(after?.locations, []);
+    assert.deepEqual(await keysInStore(), []);
+  }
+
+  /** A repository whose update fails (or loses) on the n-th call; other calls go to the real one. */
+  function failingUpdate(n: number, outcome: 'throw' | 'lose'): ImageRepository {
+    const real = t.app.catalog.images;
+    let calls = 0;
+    return new Proxy(real, {
+      get(target, property, receiver) {
+        if (property !== 'update') return Reflect.get(target, property, receiver) as unknown;
+        return async (...args: Parameters<ImageRepository['update']>) => {
+          calls += 1;
+          if (calls === n) {
+            if (outcome === 'throw') throw new Error('database went away');
+            return null;
+          }
+          return real.update(...args);
+        };
+      },
+    });
+  }
+
+  it('commits status, size, digests and the location in one step', async () => {
+    const image = await queuedImage();
+    const bytes = Buffer.from('hello ingest');
+    const { image: active, data } = await pipeline().write(upload(image, Readable.from([bytes]), { headBytes: 4 }));
+    assert.equal(active.status, 'active');
+    assert.equal(active.size, bytes.length);
+    assert.equal(active.checksum, createHash('md5').update(bytes).digest('hex'));
+    assert.equal(active.osHashValue, createHash('sha512').update(bytes).digest('hex'));
+    assert.deepEqual(active.locations.map((l) => [l.storeId, l.key]), [[store.id, image.id]]);
+    assert.deepEqual(data.head, bytes.subarray(0, 4));
+    assert.deepEqual(await keysInStore(), [image.id]);
+  });
+
+  it('refuses a reservation the status table does not allow, and writes nothing', async () => {
+    const image = await queuedImage();
+    const active = { ...image, status: 'active' as const };
+    await assert.rejects(pipeline().write(upload(active, Readable.from([Buffer.from('x')]))), (err: unknown) => isGlintError(err, 'IMAGE_INVALID_STATUS'));
+    assert.deepEqual(await keysInStore(), []);
+  });
+
+  it('loses the reservation race when the image changed status meanwhile', async () => {
+    const image = await queuedImage();
+    await t.app.catalog.images.update(image.id, { attributes: { status: 'uploading' } });
+    await assert.rejects(pipeline().write(upload(image, Readable.from([Buffer.from('x')]))), (err: unknown) => isGlintError(err, 'IMAGE_UPLOAD_RACE_LOST'));
+    assert.equal((await t.app.catalog.images.get(image.id))?.status, 'uploading');
+    assert.deepEqual(await keysInStore(), []);
+  });
+
+  it('source fails halfway: the image is queued again and no object is left', async () => {
+    const image = await queuedImage();
+    async function* halfway() {
+      yield Buffer.alloc(100, 1);
+      throw Object.assign(new Error('client closed the connection'), { code: 'ECONNRESET' });
+    }
+    await assertRolledBack(image, 'UPLOAD_ABORTED', pipeline().write(upload(image, Readable.from(halfway()))));
+  });
+
+  it('more than image_size_cap bytes: 413 code, rolled back', async () => {
+    const image = await queuedImage();
+    await assertRolledBack(image, 'IMAGE_SIZE_CAP_EXCEEDED', pipeline().write(upload(image, Readable.from([Buffer.alloc(1001)]))));
+  });
+
+  it('the owner quota is exceeded once the size is known: the written object is deleted', async () => {
+    const image = await queuedImage('project-a');
+    const limits = { ...t.config.limits, userStorageQuota: 10, imageSizeCap: 1000 };
+    // the quota is checked again after the write (the declared length was not known up front)
+    const tight = pipeline(t.app.catalog.images, limits);
+    await assertRolledBack(image, 'STORAGE_QUOTA_EXCEEDED', tight.write(upload(image, Readable.from([Buffer.alloc(11)]))));
+  });
+
+  it('the store refuses the write: the status is released', async () => {
+    const image = await queuedImage();
+    const broken: BlobStore = Object.assign(Object.create(store) as BlobStore, {
+      put: async () => {
+        throw Object.assign(new Error('disk full'), { name: 'StoreError' });
+      },
+    });
+    await assert.rejects(pipeline().write(upload(image, Readable.from([Buffer.from('x')]), { store: broken })), /disk full/);
+    assert.equal((await t.app.catalog.images.get(image.id))?.status, 'queued');
+  });
+
+  it('the image is deleted while its data is written: IMAGE_GONE and the object is deleted', async () => {
+    const image = await queuedImage();
+    async function* slow() {
+      yield Buffer.from('first part ');
+      await t.app.catalog.images.markDeleted(image.id);
+      yield Buffer.from('second part');
+    }
+    await assert.rejects(pipeline().write(upload(image, Readable.from(slow()))), (err: unknown) => isGlintError(err, 'IMAGE_GONE'));
+    assert.deepEqual(await keysInStore(), []);
+  });
+
+  it('the commit update throws: the object is deleted and the image released', async () => {
+    const image = await queuedImage();
+    // update #1 reserves, #2 commits
+    await assert.rejects(pipeline(failingUpdate(2, 'throw')).write(upload(image, Readable.from([Buffer.from('data')]))), /database went away/);
+    const after = await t.app.catalog.images.get(image.id);
+    assert.equal(after?.status, 'queued');
+    assert.deepEqual(await keysInStore(), []);
+  });
+
+  it('the commit condition fails: IMAGE_GONE, the object is deleted and the image released', async () => {
+    const image = await queuedImage();
+    await assertRolledBack(image, 'IMAGE_GONE', pipeline(failingUpdate(2, 'lose')).write(upload(image, Readable.from([Buffer.from('data')]))));
+  });
+
+  it('the release itself fails: the caller still gets the original error', async () => {
+    const image = await queuedImage();
+    // #1 reserves, #2 (release after the size cap) throws
+    await assert.rejects(pipeline(failingUpdate(2, 'throw')).write(upload(image, Readable.from([Buffer.alloc(1001)]))), (err: unknown) => isGlintError(err, 'IMAGE_SIZE_CAP_EXCEEDED'));
+    assert.deepEqual(await keysInStore(), []);
+    // left in saving for the reconciler
+    assert.equal((await t.app.catalog.images.get(image.id))?.status, 'saving');
+  });
+
+  it('without a reservation (a copy into another store) a failure only removes the object', async () => {
+    const image = await queuedImage();
+    await t.app.catalog.images.update(image.id, { attributes: { status: 'active' } });
+    const active = (await t.app.catalog.images.get(image.id)) as Image;
+    const copy = upload(active, Readable.from([Buffer.alloc(1001)]), { reserveAs: undefined, commitIf: 'active' });
+    await assert.rejects(pipeline().write(copy), (err: unknown) => isGlintError(err, 'IMAGE_SIZE_CAP_EXCEEDED'));
+    assert.equal((await t.app.catalog.images.get(image.id))?.status, 'active');
+    assert.deepEqual(await keysInStore(), []);
+  });
+});
