@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import * as ini from 'ini';
-import { parseDatabaseUrl } from '../catalog/database';
+import { parseDatabaseUrl } from './database-url';
 import { SECTIONS, STORE_SECTIONS, envName, type OptionSpec } from './schema';
 import type { AuthFlavor, DatabaseConfig, GlintConfig, StoreConfig } from './types';
 

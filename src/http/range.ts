@@ -1,6 +1,6 @@
 import parseRange from 'range-parser';
 import { fail } from '../domain/errors';
-import type { ByteRange } from '../stores/blob-store';
+import type { ByteRange } from '../lib/byte-range';
 
 /**
  * Resolves a download's byte range against the image size (Glance §13): a single `Range`, or the

@@ -1,4 +1,8 @@
-import { Readable, type Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { ByteRange } from '../lib/byte-range';
+
+/** For the drivers and their callers below the domain; everything else imports it from lib. */
+export type { ByteRange } from '../lib/byte-range';
 
 /**
  * The one streaming interface every storage backend implements. Keys are opaque strings made of
@@ -20,7 +24,8 @@ export interface BlobStore {
    *
    * Rejects with StoreError `too_large` as soon as more than `maxSize` bytes arrive,
    * `size_mismatch` when `expectedSize` is given and the byte count differs, `aborted` when
-   * `signal` fires, and rethrows the source's own error when the source fails.
+   * `signal` fires, `storage_full` when the backend has no room left for the bytes (a full disk or
+   * quota: not the caller's limits), and rethrows the source's own error when the source fails.
    */
   put(key: string, source: Readable, options?: PutOptions): Promise<PutResult>;
 
@@ -41,14 +46,39 @@ export interface BlobStore {
   /** Every committed key starting with `prefix` (all keys when omitted), in no particular order. */
   list(prefix?: string): AsyncIterable<string>;
 
-  /** Properties shown by `GET /v2/info/stores/detail`. */
-  detailProperties(): Record<string, unknown>;
+  /** What the driver is and how it is set up, in its own terms (no API's names or units). */
+  details(): StoreDetails;
 
   /** Releases clients and handles. */
   close(): Promise<void>;
 }
 
 export type StoreType = 'file' | 's3';
+
+/** A store's description, one shape per driver type. */
+export type StoreDetails = FileStoreDetails | S3StoreDetails;
+
+export interface FileStoreDetails {
+  type: 'file';
+  /** Absolute directory holding the objects. */
+  dataDir: string;
+  /** Configured read chunk size in bytes. */
+  chunkSize: number;
+  /** Whether runs of zeros are left as holes (sparse files) instead of written; never, today. */
+  sparseFiles: boolean;
+}
+
+export interface S3StoreDetails {
+  type: 's3';
+  endpoint: string;
+  bucket: string;
+  /** Bytes: the configured large-object size (only reported; see S3Store for when parts are used). */
+  largeObjectSize: number;
+  /** Bytes per part of a multipart upload. */
+  partSize: number;
+  /** Parts uploaded at once. */
+  concurrency: number;
+}
 
 export interface PutOptions {
   /** The exact number of bytes the source must deliver. */
@@ -66,12 +96,6 @@ export interface PutResult {
   sha512: string;
 }
 
-/** Inclusive byte range: `{start: 0, end: 0}` is the first byte. */
-export interface ByteRange {
-  start: number;
-  end: number;
-}
-
 export interface BlobReadResult {
   body: Readable;
   /**
@@ -85,21 +109,17 @@ export interface BlobReadResult {
   totalSize: number;
 }
 
-/**
- * A body that can also send itself into a Writable it then ends (a driver's fast path to an HTTP
- * response: its own buffers and reads, no stream machinery per chunk). `writeTo` is used instead
- * of reading the stream, never after; it resolves once `out` has finished, rejects when a read
- * fails (after destroying `out`) or `out` closes first, and leaves the body destroyed either way.
- */
-export interface SelfWritingBody {
-  writeTo(out: Writable): Promise<void>;
-}
-
-export function isSelfWriting(body: unknown): body is Readable & SelfWritingBody {
-  return body instanceof Readable && typeof (body as Partial<SelfWritingBody>).writeTo === 'function';
-}
-
-export type StoreErrorKind = 'not_found' | 'too_large' | 'size_mismatch' | 'aborted' | 'write_denied' | 'unavailable' | 'invalid_key';
+export type StoreErrorKind =
+  | 'not_found'
+  /** More bytes than the caller's `maxSize`. */
+  | 'too_large'
+  | 'size_mismatch'
+  | 'aborted'
+  | 'write_denied'
+  /** The backend has no room left (a full disk, a filesystem quota); says nothing of the caller's limits. */
+  | 'storage_full'
+  | 'unavailable'
+  | 'invalid_key';
 
 export class StoreError extends Error {
   constructor(

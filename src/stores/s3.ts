@@ -11,8 +11,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import type { S3StoreConfig } from '../config/types';
-import { abortedError, pipeMeasured, type MeasureStream } from '../lib/measure';
-import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type ByteRange, type PutOptions, type PutResult } from './blob-store';
+import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type ByteRange, type PutOptions, type PutResult, type S3StoreDetails } from './blob-store';
+import { abortedError, pipeMeasured, type MeasureStream } from './measure';
 
 const MiB = 1024 * 1024;
 /** S3 rejects non-final parts below 5 MiB. */
@@ -144,12 +144,9 @@ export class S3Store implements BlobStore {
     }
   }
 
-  detailProperties(): Record<string, unknown> {
-    return {
-      s3_store_large_object_size: this.config.largeObjectSize / MiB,
-      s3_store_large_object_chunk_size: this.config.partSize / MiB,
-      s3_store_thread_pools: this.config.concurrency,
-    };
+  details(): S3StoreDetails {
+    const { endpoint, bucket, largeObjectSize, partSize, concurrency } = this.config;
+    return { type: 's3', endpoint, bucket, largeObjectSize, partSize, concurrency };
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -253,10 +253,78 @@ describe('FilesystemStore', function () {
       assert.deepEqual(await fixture.leftovers(), ['temp file .tmp/stray']);
     });
 
-    it('describes itself for /v2/info/stores/detail', function () {
-      assert.deepEqual(fixture.store.detailProperties(), { data_dir: fixture.dataDir, chunk_size: 64 * 1024, thin_provisioning: false });
+    it('describes itself: its data directory, chunk size and no sparse files (Glance shows them in /v2/info/stores/detail)', function () {
+      assert.deepEqual(fixture.store.details(), { type: 'file', dataDir: fixture.dataDir, chunkSize: 64 * 1024, sparseFiles: false });
       assert.equal(fixture.store.type, 'file');
       assert.equal(fixture.store.id, 'file');
+    });
+  });
+
+  describe('on a full disk (a small tmpfs)', function () {
+    let mountPoint: string;
+    let mounted = false;
+
+    /** Mounts a fresh tmpfs with `options` at mountPoint; skips the test where mounting is not permitted. */
+    async function mountTmpfs(context: Mocha.Context, options: string): Promise<FilesystemStore> {
+      try {
+        await run('mount', ['-t', 'tmpfs', '-o', options, 'glint-full-disk', mountPoint]);
+      } catch {
+        context.skip();
+      }
+      mounted = true;
+      return new FilesystemStore(configFor(join(mountPoint, 'images')));
+    }
+
+    /** Every file and directory under the mount, and the blocks in use. */
+    async function contents(): Promise<{ files: string[]; blocksUsed: number }> {
+      const files = (await readdir(mountPoint, { recursive: true })).sort();
+      const fs = await statfs(mountPoint);
+      return { files, blocksUsed: fs.blocks - fs.bfree };
+    }
+
+    beforeEach(async function () {
+      mountPoint = await mkdtemp(join(tmpdir(), 'glint-full-disk-'));
+    });
+
+    afterEach(async function () {
+      if (mounted) await run('umount', [mountPoint]);
+      mounted = false;
+      await rm(mountPoint, { recursive: true, force: true });
+    });
+
+    it('fails a put of 2 MiB into 1 MiB with storage_full, removes the partial file and keeps the previous object', async function () {
+      const store = await mountTmpfs(this, 'size=1m');
+      const previous = randomBytes(100 * KiB);
+      await store.put('image', Readable.from([previous]));
+      const before = await contents();
+
+      await assert.rejects(store.put('image', Readable.from([randomBytes(2 * MiB)])), (err) => {
+        assert.ok(isStoreError(err, 'storage_full'), String(err));
+        assert.match(err.message, /ENOSPC/);
+        return true;
+      });
+      assert.deepEqual(await contents(), before, 'the partial upload left data behind');
+      assert.deepEqual(before.files, ['images', 'images/.tmp', 'images/image']);
+      assert.ok((await readFile(join(mountPoint, 'images', 'image'))).equals(previous), 'the previous object changed');
+
+      // the space is free again: what fits is stored
+      await store.put('fits', Readable.from([randomBytes(512 * KiB)]));
+      assert.equal((await store.stat('fits')).size, 512 * KiB);
+      await store.close();
+    });
+
+    it('fails with storage_full when no inode is left for the temporary file or for its folder', async function () {
+      // the mount's root and images/ take two inodes: the temporary file finds none, then .tmp finds none
+      for (const [inodes, files] of [
+        [3, ['images', 'images/.tmp']],
+        [2, ['images']],
+      ] as const) {
+        const store = await mountTmpfs(this, `size=1m,nr_inodes=${inodes}`);
+        await assert.rejects(store.put('image', Readable.from([Buffer.from('x')])), (err) => isStoreError(err, 'storage_full') && /ENOSPC/.test(err.message));
+        assert.deepEqual((await contents()).files, files);
+        await run('umount', [mountPoint]);
+        mounted = false;
+      }
     });
   });
 });

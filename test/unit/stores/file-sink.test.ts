@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isStoreError, StoreError } from '../../../src/stores/blob-store';
 import { FileSink, type FileSinkLimits, type FileSinkTarget } from '../../../src/stores/file-sink';
+import { filesystemError } from '../../../src/stores/filesystem-errors';
 
 const KiB = 1024;
 /** fdatasyncs running across every FakeFile. */
@@ -23,6 +24,11 @@ class FakeFile implements FileSinkTarget {
   /** Fail the write with this index (0-based) instead of performing it. */
   failWrite: number | undefined;
   failDatasync = false;
+  /** Error codes of the failures above. */
+  writeErrorCode = 'ENOSPC';
+  datasyncErrorCode = 'EIO';
+  /** Fail the final fsync with this code. */
+  failSync: string | undefined;
   /** Write at most this many bytes per call. */
   shortWrites: number | undefined;
   /** Turns to wait before a write completes. */
@@ -42,7 +48,7 @@ class FakeFile implements FileSinkTarget {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       for (let i = 0; i < this.delayTurns; i++) await nextTurn();
-      if (index === this.failWrite) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      if (index === this.failWrite) throw errno(this.writeErrorCode);
       const limit = Math.min(total, this.shortWrites ?? total);
       let offset = position as number;
       let left = limit;
@@ -67,13 +73,20 @@ class FakeFile implements FileSinkTarget {
     for (let i = 0; i < this.datasyncTurns; i++) await nextTurn();
     syncsRunning--;
     this.events.push(`datasync after ${this.written}`);
-    if (this.failDatasync) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+    if (this.failDatasync) throw errno(this.datasyncErrorCode);
   }
 
   async sync(): Promise<void> {
     assert.equal(this.inFlight, 0, 'sync while writes are in flight');
     this.events.push(`sync after ${this.written}`);
+    if (this.failSync !== undefined) throw errno(this.failSync);
   }
+}
+
+const ERRNO_MESSAGES: Record<string, string> = { ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded', EIO: 'i/o error' };
+
+function errno(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${ERRNO_MESSAGES[code] ?? 'failed'}`), { code });
 }
 
 const mapError = (err: unknown): StoreError =>
@@ -194,6 +207,28 @@ describe('FileSink', function () {
     await assert.rejects(pipeline(chunked(data, 4 * KiB), sink), (err) => isStoreError(err, 'unavailable') && /EIO/.test(err.message));
     await sink.settled();
     assert.ok(!file.events.some((e) => e.startsWith('sync')));
+  });
+
+  it("fails with storage_full, through the filesystem store's mapping, when writev, fdatasync or the final fsync finds the disk or quota full", async function () {
+    const storeMapping = (err: unknown) => filesystemError(err, { storeId: 'fs', dataDir: '/data', operation: 'put', key: 'k' });
+    const failures: Array<[string, (file: FakeFile) => void, Partial<FileSinkLimits>]> = [
+      ['writev ENOSPC', (file) => (file.failWrite = 2), small],
+      ['writev EDQUOT', (file) => Object.assign(file, { failWrite: 0, writeErrorCode: 'EDQUOT' }), small],
+      ['fdatasync ENOSPC', (file) => Object.assign(file, { failDatasync: true, datasyncErrorCode: 'ENOSPC' }), { ...small, syncIntervalBytes: 32 * KiB }],
+      ['fsync EDQUOT', (file) => (file.failSync = 'EDQUOT'), small],
+    ];
+    for (const [name, fail, limits] of failures) {
+      const file = new FakeFile(256 * KiB);
+      fail(file);
+      const sink = new FileSink(file, storeMapping, limits);
+      await assert.rejects(pipeline(chunked(randomBytes(256 * KiB), 4 * KiB), sink), (err) => {
+        assert.ok(isStoreError(err, 'storage_full'), `${name}: ${String(err)}`);
+        assert.match(err.message, /no space left on the storage \((ENOSPC|EDQUOT)\)/, name);
+        return true;
+      });
+      await sink.settled();
+      assert.equal(file.inFlight, 0, name);
+    }
   });
 
   it('stops writing when the source fails and settles its running writes', async function () {

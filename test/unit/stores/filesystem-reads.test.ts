@@ -5,8 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { isSelfWriting, isStoreError } from '../../../src/stores/blob-store';
-import { DESCRIPTOR_REVALIDATE_MS, FilesystemStore, MIN_STREAM_CHUNK_BYTES, SMALL_READ_BYTES, WRITE_TO_BUFFERS } from '../../../src/stores/filesystem';
+import { isSelfWriting } from '../../../src/lib/self-writing-body';
+import { isStoreError } from '../../../src/stores/blob-store';
+import { DESCRIPTOR_REVALIDATE_MS } from '../../../src/stores/descriptor-cache';
+import { FilesystemStore, MIN_STREAM_CHUNK_BYTES, SMALL_READ_BYTES } from '../../../src/stores/filesystem';
+import { WRITE_TO_BUFFERS } from '../../../src/stores/filesystem-reads';
 
 const MiB = 1024 * 1024;
 

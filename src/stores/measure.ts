@@ -1,8 +1,8 @@
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StoreError, type PutResult } from '../stores/blob-store';
-import { createContentHasher, type ContentDigests, type ContentHasher } from './content-hasher';
-import { noteStreamedBytes } from './gc-pacer';
+import { createContentHasher, type ContentDigests, type ContentHasher } from '../lib/content-hasher';
+import { noteStreamedBytes } from '../lib/gc-pacer';
+import { StoreError, type PutResult } from './blob-store';
 
 export interface MeasureOptions {
   /** Carried by the StoreErrors raised here. */

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createContentHasher, type ContentHasher } from '../../../src/lib/content-hasher';
-import { MeasureStream, pipeMeasured } from '../../../src/lib/measure';
+import { MeasureStream, pipeMeasured } from '../../../src/stores/measure';
 import { isStoreError } from '../../../src/stores/blob-store';
 
 function sink(): Writable & { received: Buffer[] } {
