@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import type { NewTask, Task, TaskListQuery, TaskRepository, TaskStatus } from '../domain/repositories';
+import type { NewTask, Task, TaskCompletion, TaskStatus } from '../domain/jobs/task';
+import type { TaskListQuery, TaskRepository } from '../domain/repositories';
 import { afterKeyset, keysetOrderBy, toDate, toNullableDate, type DbBoolean, type DbInteger, type KeysetColumn } from './sql';
 
 interface TaskRow {
@@ -157,10 +158,30 @@ export class KnexTaskRepository implements TaskRepository {
   }
 
   async renewLease(id: string, workerId: string, leaseMs: number): Promise<boolean> {
-    const renewed = await this.knex('tasks')
-      .where({ id, deleted: false, status: 'processing', claimed_by: workerId })
-      .update({ lease_expires_at: Date.now() + leaseMs });
+    const renewed = await this.held(id, workerId).update({ lease_expires_at: Date.now() + leaseMs });
     return renewed > 0;
+  }
+
+  async finish(id: string, workerId: string, completion: TaskCompletion): Promise<boolean> {
+    const finished = await this.held(id, workerId).update({
+      status: completion.status,
+      message: completion.message,
+      result: completion.result === null ? null : JSON.stringify(completion.result),
+      expires_at: completion.expiresAt.getTime(),
+      lease_expires_at: null,
+      updated_at: Date.now(),
+    });
+    return finished > 0;
+  }
+
+  async release(id: string, workerId: string): Promise<boolean> {
+    const released = await this.held(id, workerId).update({ status: 'pending', claimed_by: null, lease_expires_at: null, updated_at: Date.now() });
+    return released > 0;
+  }
+
+  /** The task's row while `workerId`'s claim on it holds (an expired but untaken lease still counts). */
+  private held(id: string, workerId: string): Knex.QueryBuilder {
+    return this.knex('tasks').where({ id, deleted: false, status: 'processing', claimed_by: workerId });
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Catalog, SortDirection, Task, TaskListQuery, TaskStatus } from './repositories';
+import type { Catalog, SortDirection, TaskListQuery } from './repositories';
+import type { Task, TaskStatus } from './jobs/task';
 import type { ImportConfig } from '../config/types';
 import type { Logger } from '../lib/logger';
 import type { BlobStore } from '../stores/blob-store';

@@ -9,11 +9,11 @@ import type {
   ImageListQuery,
   ListScope,
   NewImage,
-  NewTask,
   SortDirection,
   SortKey,
   TaskListQuery,
 } from '../../src/domain/repositories';
+import type { NewTask } from '../../src/domain/jobs/task';
 
 /**
  * The behaviour every catalog backend must show. `freshCatalog` returns a migrated catalog with no
@@ -1156,6 +1156,84 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       await catalog.tasks.update(task.id, { status: 'success' });
       assert.equal(await catalog.tasks.renewLease(task.id, 'node-1', 60_000), false);
       assert.equal(await catalog.tasks.claimNext(['api_image_import'], 'node-2', 60_000), null);
+    });
+
+    it('finishes a task only for the claim holding it, ending the lease', async () => {
+      const task = await catalog.tasks.create(newTask());
+      const completion = { status: 'success' as const, message: 'done', result: { image_id: 'x' }, expiresAt: new Date(T0 + 48 * 3600_000) };
+      assert.equal(await catalog.tasks.finish(task.id, 'node-1/1', completion), false, 'pending: no claim to finish');
+      assert.ok(await catalog.tasks.claimNext(['api_image_import'], 'node-1/1', 60_000));
+      assert.equal(await catalog.tasks.finish(task.id, 'node-1/2', completion), false, 'another claim token');
+      assert.equal((await catalog.tasks.get(task.id))?.status, 'processing');
+      await sleep(5);
+      assert.equal(await catalog.tasks.finish(task.id, 'node-1/1', completion), true);
+      const done = await catalog.tasks.get(task.id);
+      assert.ok(done);
+      assert.equal(done.status, 'success');
+      assert.equal(done.message, 'done');
+      assert.deepEqual(done.result, { image_id: 'x' });
+      assert.deepEqual(done.expiresAt, completion.expiresAt);
+      assert.equal(done.claimedBy, 'node-1/1', 'the claim stays as a record');
+      assert.equal(done.leaseExpiresAt, null);
+      assert.ok(done.updatedAt.getTime() > task.updatedAt.getTime());
+      assert.equal(await catalog.tasks.finish(task.id, 'node-1/1', { ...completion, status: 'failure' }), false, 'finished once');
+      assert.equal((await catalog.tasks.get(task.id))?.status, 'success');
+      assert.equal(await catalog.tasks.renewLease(task.id, 'node-1/1', 60_000), false);
+      assert.equal(await catalog.tasks.claimNext(['api_image_import'], 'node-2/1', 60_000), null);
+      assert.equal(await catalog.tasks.finish('unknown', 'node-1/1', completion), false);
+    });
+
+    it('a node whose lease expired and was taken over can neither finish nor release the task', async () => {
+      const task = await catalog.tasks.create(newTask());
+      assert.ok(await catalog.tasks.claimNext(['api_image_import'], 'node-1/1', 50));
+      await sleep(80);
+      assert.equal((await catalog.tasks.claimNext(['api_image_import'], 'node-2/1', 60_000))?.id, task.id);
+      const failure = { status: 'failure' as const, message: 'stale', result: null, expiresAt: new Date(T0) };
+      assert.equal(await catalog.tasks.finish(task.id, 'node-1/1', failure), false);
+      assert.equal(await catalog.tasks.release(task.id, 'node-1/1'), false);
+      const current = await catalog.tasks.get(task.id);
+      assert.equal(current?.status, 'processing');
+      assert.equal(current?.claimedBy, 'node-2/1');
+      assert.equal(current?.message, '');
+    });
+
+    it('an expired but untaken lease still lets its holder finish', async () => {
+      const task = await catalog.tasks.create(newTask());
+      assert.ok(await catalog.tasks.claimNext(['api_image_import'], 'node-1/1', 30));
+      await sleep(60);
+      const completion = { status: 'failure' as const, message: 'late', result: null, expiresAt: new Date(T0) };
+      assert.equal(await catalog.tasks.finish(task.id, 'node-1/1', completion), true);
+      assert.equal((await catalog.tasks.get(task.id))?.status, 'failure');
+      assert.equal(await catalog.tasks.claimNext(['api_image_import'], 'node-2/1', 60_000), null);
+    });
+
+    it('hands a task back: pending, claim cleared, claimable at once by any node', async () => {
+      const task = await catalog.tasks.create(newTask());
+      assert.equal(await catalog.tasks.release(task.id, 'node-1/1'), false, 'pending: nothing to hand back');
+      assert.ok(await catalog.tasks.claimNext(['api_image_import'], 'node-1/1', 60_000));
+      assert.equal(await catalog.tasks.release(task.id, 'node-2/1'), false, 'not the holder');
+      await sleep(5);
+      assert.equal(await catalog.tasks.release(task.id, 'node-1/1'), true);
+      const back = await catalog.tasks.get(task.id);
+      assert.ok(back);
+      assert.equal(back.status, 'pending');
+      assert.equal(back.claimedBy, null);
+      assert.equal(back.leaseExpiresAt, null);
+      assert.ok(back.updatedAt.getTime() > task.updatedAt.getTime());
+      assert.equal(await catalog.tasks.renewLease(task.id, 'node-1/1', 60_000), false);
+      assert.equal(await catalog.tasks.release(task.id, 'node-1/1'), false, 'handed back once');
+      const again = await catalog.tasks.claimNext(['api_image_import'], 'node-2/1', 60_000);
+      assert.equal(again?.id, task.id);
+      assert.equal(again?.claimedBy, 'node-2/1');
+    });
+
+    it('claims only the given types, so a node can skip the types it has no free slot for', async () => {
+      const busy = await catalog.tasks.create(newTask({ type: 'imageops_check' }));
+      await sleep(3);
+      const free = await catalog.tasks.create(newTask({ type: 'api_image_import' }));
+      assert.equal((await catalog.tasks.claimNext(['api_image_import'], 'node-1/1', 60_000))?.id, free.id, 'the older task of a full type is skipped');
+      assert.equal(await catalog.tasks.claimNext(['api_image_import'], 'node-1/2', 60_000), null);
+      assert.equal((await catalog.tasks.get(busy.id))?.status, 'pending');
     });
   });
 
