@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDatabaseUrl } from '../src/catalog/database';
+import { parseDatabaseUrl } from '../src/config/database-url';
 import { KnexCatalog } from '../src/catalog/knex-catalog';
 import { defaultListQuery } from '../test/support/list-query';
 import { seedCatalog } from './seed';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { KnexCatalog } from '../src/catalog/knex-catalog';
-import { parseDatabaseUrl } from '../src/catalog/database';
+import { parseDatabaseUrl } from '../src/config/database-url';
 
 /**
  * Fills a fresh SQLite catalog with `count` images before glint starts, using glint's own catalog

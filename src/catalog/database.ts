@@ -3,9 +3,6 @@ import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import type { DatabaseConfig } from '../config/types';
 
-/** The URL parser lives with the configuration it produces; re-exported for the catalog's callers. */
-export { parseDatabaseUrl, redact } from '../config/database-url';
-
 const MYSQL_PREPARED_STATEMENTS = 256;
 
 /** The part of a better-sqlite3 connection used when it is opened. */

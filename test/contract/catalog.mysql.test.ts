@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseDatabaseUrl } from '../../src/catalog/database';
+import { parseDatabaseUrl } from '../../src/config/database-url';
 import { KnexCatalog } from '../../src/catalog/knex-catalog';
 import { createTestDatabase, type TestDatabase } from '../support/mysql';
 import { catalogContract } from './catalog.suite';

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createKnex, parseDatabaseUrl } from '../../src/catalog/database';
+import { createKnex } from '../../src/catalog/database';
+import { parseDatabaseUrl } from '../../src/config/database-url';
 import { KnexCatalog } from '../../src/catalog/knex-catalog';
 import { catalogContract } from './catalog.suite';
 

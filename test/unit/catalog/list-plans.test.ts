@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseDatabaseUrl } from '../../../src/catalog/database';
+import { parseDatabaseUrl } from '../../../src/config/database-url';
 import { childStatements, IMAGE_SELECT, imageByIdStatement, type ImageSelect } from '../../../src/catalog/image-rows';
 import { imageListStatement } from '../../../src/catalog/image-list-query';
 import { KnexCatalog } from '../../../src/catalog/knex-catalog';

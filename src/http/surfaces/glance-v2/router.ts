@@ -6,12 +6,15 @@ import type { RequestContext } from '../../../domain/context';
 import type { IncomingData } from '../../../domain/image-data';
 import { canonicalImageId } from '../../../domain/image-rules';
 import type { Services } from '../../../domain/services';
-import { clientAbortSignal, contentLength, mediaType, readJson, readJsonObject, rejectBody, releaseRequestBody, requestBodyStream } from '../../body';
+import { clientAbortSignal, contentLength, mediaType, readJson, readJsonObject, releaseRequestBody, requestBodyStream } from '../../body';
 import { GlintHttpError } from '../../errors';
+import { rejectBody } from './body-rules';
 import { resolveRequestedRange } from '../../range';
+import { type GlanceImageRules, parseCreateImage, toImageChanges } from './image-request';
 import { assertPatchMediaType, parsePatchDocument } from './patch';
 import { parseListQuery, type QueryParams } from './list-query';
 import { presentImage, presentImageTask, presentMember, presentTask, type ImagePresentation } from './present';
+import { glanceStoreProperties } from './store-properties';
 import { imageSchema, imagesSchema, memberSchema, membersSchema, metadefsSchema, taskSchema, tasksSchema } from './schemas';
 
 type State = { requestContext: RequestContext };
@@ -23,11 +26,13 @@ const JSON_TYPE = 'application/json';
 export function createV2Router(services: Services, config: GlintConfig): Router {
   const router = new Router({ strict: true, sensitive: true });
   const presentation: ImagePresentation = {
-    stores: services.stores,
+    multiStore: services.data.multiStore,
+    locationUrl: (location) => services.data.locationUrl(location),
     showDirectUrl: config.images.showImageDirectUrl,
     showLocations: config.images.showMultipleLocations,
   };
   const present = (image: Parameters<typeof presentImage>[0]) => presentImage(image, presentation);
+  const imageRules: GlanceImageRules = { formats: config.images, showMultipleLocations: config.images.showMultipleLocations };
   const who = (ctx: Context) => (ctx as GlanceContext).state.requestContext;
   const json = (ctx: Context, status: number, body: unknown) => {
     ctx.status = status;
@@ -56,11 +61,11 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   });
 
   router.post('/v2/images', async (ctx) => {
-    const image = await services.images.createImage(who(ctx), await readJsonObject(ctx));
+    const image = await services.images.createImage(who(ctx), parseCreateImage(await readJsonObject(ctx), config.images));
     ctx.set('Location', `${ctx.protocol}://${ctx.host}/v2/images/${image.id}`);
     const methods = services.imports.enabledMethods();
     if (methods.length > 0) ctx.set('OpenStack-image-import-methods', methods.join(','));
-    if (services.stores.multiStore) ctx.set('OpenStack-image-store-ids', services.stores.all().map((s) => s.id).join(','));
+    if (services.data.multiStore) ctx.set('OpenStack-image-store-ids', services.data.storesInfo().map((s) => s.id).join(','));
     json(ctx, 201, present(image));
   });
 
@@ -68,8 +73,8 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
 
   router.patch('/v2/images/:id', async (ctx) => {
     const dialect = assertPatchMediaType(mediaType(ctx));
-    const operations = parsePatchDocument(await readJson(ctx), dialect);
-    json(ctx, 200, present(await services.images.updateImage(who(ctx), idParam(ctx), operations)));
+    const changes = toImageChanges(parsePatchDocument(await readJson(ctx), dialect), imageRules);
+    json(ctx, 200, present(await services.images.updateImage(who(ctx), idParam(ctx), changes)));
   });
 
   router.delete('/v2/images/:id', withoutBody(async (ctx) => {
@@ -220,7 +225,7 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
       if (s.isDefault) entry.default = 'true';
       if (detail) {
         entry.type = s.type;
-        entry.properties = s.properties;
+        entry.properties = glanceStoreProperties(s.details);
       }
       return entry;
     });
