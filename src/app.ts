@@ -5,8 +5,10 @@ import type { Catalog } from './domain/repositories';
 import type { GlintConfig } from './config/types';
 import { ImageDataService } from './domain/image-data';
 import { ImageService } from './domain/image-service';
-import { ImportService } from './domain/import-service';
+import { ImportJob } from './domain/imports/import-job';
+import { ImportService } from './domain/imports/import-service';
 import { IngestPipeline } from './domain/ingest';
+import { JobRunner } from './domain/jobs/runner';
 import type { Services } from './domain/services';
 import { createAuthenticator, type Authenticator } from './http/identity';
 import { KeystoneAuthenticator } from './http/keystone';
@@ -29,7 +31,7 @@ export interface BuildOptions {
   accessLog?: NodeJS.WritableStream | null;
   /** Apply the catalog migrations first (default true). */
   migrate?: boolean;
-  /** Run the background task worker (default true). */
+  /** Run this node's job runner (default true). */
   startWorkers?: boolean;
   /** Authenticator for the keystone flavour (default: KeystoneAuthenticator from [keystone_authtoken]). */
   keystoneAuthenticator?: () => Authenticator;
@@ -45,7 +47,10 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });
   const ingest = new IngestPipeline({ images: catalog.images, limits: config.limits, logger });
   const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger });
-  const imports = new ImportService({ catalog, stores, imports: config.imports, images, data, ingest, logger, nodeId: randomUUID() });
+  // one job runner per node: it claims imports (and later other jobs) from the catalog
+  const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs: config.imports.taskTimeToLive * 3600_000 });
+  jobs.register(new ImportJob({ images: catalog.images, stores, data, ingest, logger }));
+  const imports = new ImportService({ catalog, stores, imports: config.imports, images, jobs });
   const services: Services = { images, data, imports };
 
   const keystone = config.auth.keystone;
@@ -59,7 +64,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     logger,
     accessLog: options.accessLog === undefined ? process.stdout : options.accessLog,
   });
-  if (options.startWorkers !== false) imports.start();
+  if (options.startWorkers !== false) jobs.start();
 
   return {
     koa,
@@ -67,7 +72,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     catalog,
     stores,
     async close() {
-      await imports.stop();
+      await jobs.stop();
       await stores.close();
       await catalog.close();
     },

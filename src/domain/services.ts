@@ -1,6 +1,6 @@
 import type { ImageDataService } from './image-data';
 import type { ImageService } from './image-service';
-import type { ImportService } from './import-service';
+import type { ImportService } from './imports/import-service';
 
 /** What the HTTP surfaces may call. Built once by the composition root (src/app.ts). */
 export interface Services {

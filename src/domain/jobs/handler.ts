@@ -51,6 +51,11 @@ export interface NewJob {
 export interface JobQueue {
   /** Records a pending job in the catalog and wakes this node's runner; any node may run it. */
   enqueue(job: NewJob): Promise<Task>;
+  /**
+   * Fails a job that no node has claimed yet (still pending), with `message`; false when a node
+   * already runs or ran it (then its handler decides).
+   */
+  cancel(id: string, message: string): Promise<boolean>;
 }
 
 /** Abort reason: the run took longer than its handler's `timeoutMs`. */

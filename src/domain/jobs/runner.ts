@@ -137,6 +137,11 @@ export class JobRunner implements JobQueue {
     return task;
   }
 
+  async cancel(id: string, message: string): Promise<boolean> {
+    const expiresAt = new Date(Date.now() + this.options.resultTtlMs);
+    return (await this.tasks.update(id, { status: 'failure', message, result: null, expiresAt }, 'pending')) !== null;
+  }
+
   /** Looks for claimable jobs now (no-op while stopped). */
   kick(): void {
     if (!this.started) return;

@@ -316,10 +316,13 @@ describe('JobRunner', function () {
   });
 
   it('a node that cannot renew its lease stops the run before the lease runs out; another node resumes it', async () => {
-    let renewalsFail = false;
+    // node A loses its database connection (renewals and claims fail) once its job runs
+    let unreachable = false;
     const flaky: TaskRepository = Object.assign(Object.create(catalog.tasks) as TaskRepository, {
       renewLease: (id: string, workerId: string, leaseMs: number) =>
-        renewalsFail ? Promise.reject(new Error('database unreachable')) : catalog.tasks.renewLease(id, workerId, leaseMs),
+        unreachable ? Promise.reject(new Error('database unreachable')) : catalog.tasks.renewLease(id, workerId, leaseMs),
+      claimNext: (types: readonly string[], workerId: string, leaseMs: number) =>
+        unreachable ? Promise.reject(new Error('database unreachable')) : catalog.tasks.claimNext(types, workerId, leaseMs),
     });
     let abortedAt = 0;
     let reasonOnA: unknown;
@@ -337,7 +340,7 @@ describe('JobRunner', function () {
     })], { tasks: flaky, leaseMs: 400, heartbeatMs: 50 });
     const queued = await enqueue(nodeA, 'flaky');
     await startedA;
-    renewalsFail = true;
+    unreachable = true;
     await waitFor('node A to give up', () => reasonOnA);
     assert.ok(reasonOnA instanceof JobLeaseLostError);
     const held = await task(queued.id);

@@ -11,6 +11,7 @@ import { GlintHttpError } from '../../errors';
 import { rejectBody } from './body-rules';
 import { resolveRequestedRange } from '../../range';
 import { type GlanceImageRules, parseCreateImage, toImageChanges } from './image-request';
+import { parseImportRequest, parseLegacyImportTask } from './import-request';
 import { assertPatchMediaType, parsePatchDocument } from './patch';
 import { parseListQuery, type QueryParams } from './list-query';
 import { presentImage, presentImageTask, presentMember, presentTask, type ImagePresentation } from './present';
@@ -129,13 +130,11 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
 
   router.post('/v2/images/:id/import', async (ctx) => {
     const body = await readJsonObject(ctx);
-    await services.imports.startImport(who(ctx), idParam(ctx), {
-      method: body.method,
-      stores: body.stores,
-      allStores: body.all_stores,
-      allStoresMustSucceed: body.all_stores_must_succeed,
-      headerStore: ctx.get('x-image-meta-store') || undefined,
+    const request = parseImportRequest(body, ctx.get('x-image-meta-store') || undefined, {
+      enabledMethods: services.imports.enabledMethods(),
+      multiStore: services.data.multiStore,
     });
+    await services.imports.startImport(who(ctx), idParam(ctx), request);
     // body first: Koa turns a null body into 204 unless the status is set afterwards
     ctx.body = null;
     ctx.status = 202;
@@ -266,7 +265,10 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     json(ctx, 200, body);
   });
   router.post('/v2/tasks', async (ctx) => {
-    const task = await services.imports.createTask(who(ctx), await readJsonObject(ctx));
+    const body = await readJsonObject(ctx);
+    // the tasks API is admin-only, whatever the body says
+    services.images.requireAdminRole(who(ctx), 'use the tasks API');
+    const task = await services.imports.createTask(who(ctx), parseLegacyImportTask(body, config.images));
     ctx.set('Location', `${ctx.protocol}://${ctx.host}/v2/tasks/${task.id}`);
     json(ctx, 201, presentTask(task));
   });
