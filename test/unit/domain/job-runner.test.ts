@@ -376,6 +376,28 @@ describe('JobRunner', function () {
     assert.equal(untouched.claimedBy, null);
   });
 
+  it('cancel() fails a job nobody claimed yet, and leaves a running one to its handler', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const runner = node('node-a', [handler('gated', async () => {
+      await gate;
+      return { status: 'success' };
+    })]);
+    const waiting = await queueElsewhere('unhandled');
+    assert.equal(await runner.cancel(waiting.id, 'Image changed meanwhile.'), true);
+    const cancelled = await task(waiting.id);
+    assert.equal(cancelled.status, 'failure');
+    assert.equal(cancelled.message, 'Image changed meanwhile.');
+    assert.ok(cancelled.expiresAt);
+    const running = await enqueue(runner, 'gated');
+    await waitFor('the job to run', async () => (await task(running.id)).status === 'processing');
+    assert.equal(await runner.cancel(running.id, 'too late'), false);
+    release();
+    const done = await finished(running.id);
+    assert.equal(done.status, 'success');
+    assert.equal(done.message, '');
+  });
+
   it('rejects a second handler for a type and nonsensical limits', () => {
     const runner = new JobRunner({ tasks: catalog.tasks, logger: createLogger({ silent: true }), nodeId: 'n', resultTtlMs: 1 });
     runner.register(handler('one', async () => {}));
