@@ -141,8 +141,10 @@ export class ImportService {
     if (!holder) return;
     const task = await this.deps.catalog.tasks.get(holder);
     if (!task || (task.status !== 'pending' && task.status !== 'processing')) return;
-    const age = Date.now() - task.updatedAt.getTime();
-    if (age < LOCK_TTL_MS[task.status]) fail('IMPORT_LOCKED', `Image ${image.id} is being imported by task ${task.id}.`);
+    const now = Date.now();
+    // a node still renewing its lease is working on it, however long the import takes
+    const leased = task.status === 'processing' && task.leaseExpiresAt !== null && task.leaseExpiresAt.getTime() > now;
+    if (leased || now - task.updatedAt.getTime() < LOCK_TTL_MS[task.status]) fail('IMPORT_LOCKED', `Image ${image.id} is being imported by task ${task.id}.`);
   }
 
   /** The stores to import into; on a single store always the default one. */
