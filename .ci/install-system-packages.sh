@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the system packages test/integration/real-clients.test.ts drives: qemu-img and the
-# distribution's OpenStack clients (glance, openstack, openstacksdk for /usr/bin/python3).
+# Installs the system packages the tests drive: qemu-img and the distribution's OpenStack clients
+# (glance, openstack, openstacksdk for /usr/bin/python3) for test/integration/real-clients.test.ts,
+# and Ceph's monitor, OSD, RADOS Gateway and CLI for the real S3 server test/support/rgw.ts starts
+# (the S3 blob-store contract and the S3 data-path API tests run on it as well as on s3rver).
 # Idempotent: installs only what is missing, and runs apt-get update once, only if needed.
 set -euo pipefail
 
-packages=(qemu-utils python3-glanceclient python3-openstackclient python3-openstacksdk)
+packages=(qemu-utils python3-glanceclient python3-openstackclient python3-openstacksdk ceph-mon ceph-osd radosgw ceph-common)
 
 missing=()
 for package in "${packages[@]}"; do

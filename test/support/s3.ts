@@ -1,4 +1,11 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  ListMultipartUploadsCommand,
+  paginateListObjectsV2,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -64,6 +71,36 @@ export function s3AdminClient(server: S3TestServer): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+}
+
+/**
+ * Deletes `bucket`; a missing bucket is fine. Real S3 servers refuse to delete a bucket that holds
+ * objects or multipart uploads (BucketNotEmpty, which Ceph RGW sends with no message: errors are
+ * told apart by name): one that a failed test left them in is emptied first.
+ */
+export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      return;
+    } catch (err) {
+      const name = err instanceof Error ? err.name : undefined;
+      if (name === 'NoSuchBucket') return;
+      if (name !== 'BucketNotEmpty' || attempt > 1) throw err;
+    }
+    await emptyBucket(client, bucket);
+  }
+}
+
+/** Aborts every multipart upload in `bucket` and deletes every object. */
+async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
+  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const { Key, UploadId } of uploads.Uploads ?? []) {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId }));
+  }
+  for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket })) {
+    for (const { Key } of page.Contents ?? []) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+  }
 }
 
 /** Store configuration for `bucket` on the test server. */

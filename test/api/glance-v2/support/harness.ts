@@ -9,12 +9,13 @@ import type { Response } from 'supertest';
 import type { GlintApp } from '../../../../src/app';
 import type { GlintConfig } from '../../../../src/config/types';
 import { startTestApp, type TestApp } from '../../../support/app';
+import { RGW_START_TIMEOUT_MS, sharedRgw } from '../../../support/rgw';
 import { s3AdminClient, startS3Server, type S3TestServer } from '../../../support/s3';
 
 /**
  * Helpers shared by the Glance v2 API tests: a few request shortcuts, data digests computed with
  * node's crypto (never with glint's own code), polling, raw HTTP for disconnects, and the store
- * variants every data-path test runs on (filesystem and S3 through s3rver).
+ * variants every data-path test runs on (filesystem, S3 through s3rver, S3 on Ceph RGW).
  */
 
 export type Headers = Record<string, string>;
@@ -291,9 +292,43 @@ function iniOf(defaults: string, storeSections: string, extra: string): string {
   return `[DEFAULT]\n${defaults}\n${storeSections}\n${extra}\n`;
 }
 
+/** An S3 server the S3 variants run on. */
+interface S3Backend {
+  /** Suffix of the variant's name. */
+  name: string;
+  /** In the variant's title. */
+  title: string;
+  start(): Promise<S3TestServer>;
+  startTimeout: number;
+}
+
+const S3RVER: S3Backend = { name: '', title: 'S3', start: startS3Server, startTimeout: 30_000 };
 /**
- * Registers `body` once per single-store variant: the filesystem store and an S3 store. The S3
- * server starts before the block and stops after it.
+ * A real S3 server (strict part sizes, error codes without messages); one cluster per mocha
+ * process, started by the first suite that needs it and stopped by the global teardown.
+ */
+const RGW: S3Backend = { name: '-rgw', title: 'S3 on Ceph RGW', start: sharedRgw, startTimeout: RGW_START_TIMEOUT_MS };
+
+/** `before`/`after` hooks that give the enclosing block a server of `backend`; returns its getter. */
+function useS3Server(backend: S3Backend): () => S3TestServer {
+  let server: S3TestServer | undefined;
+  before(async function () {
+    this.timeout(backend.startTimeout);
+    server = await backend.start();
+  });
+  after(async function () {
+    await server?.stop();
+  });
+  return () => {
+    assert.ok(server, `the ${backend.title} server did not start`);
+    return server;
+  };
+}
+
+/**
+ * Registers `body` once per single-store variant: the filesystem store, an S3 store on s3rver and
+ * an S3 store on Ceph RGW. The s3rver server starts before its block and stops after it; RGW is
+ * the process's shared cluster.
  */
 export function forEachStore(title: string, body: (variant: StoreVariant) => void): void {
   describe(`${title} [filesystem store]`, function () {
@@ -303,24 +338,19 @@ export function forEachStore(title: string, body: (variant: StoreVariant) => voi
       start: (o = {}) => startTestApp(iniOf(o.defaults ?? '', '', o.sections ?? ''), o.env),
     });
   });
-  describe(`${title} [S3 store]`, function () {
-    let server: S3TestServer | undefined;
-    before(async function () {
-      server = await startS3Server();
+  for (const backend of [S3RVER, RGW]) {
+    describe(`${title} [${backend.title} store]`, function () {
+      const server = useS3Server(backend);
+      body({
+        name: `s3${backend.name}`,
+        storeId: 's3',
+        start: (o = {}) => {
+          const sections = `[glance_store]\ndefault_store = s3\n${s3Section(server(), freshBucket())}`;
+          return startTestApp(iniOf(o.defaults ?? '', sections, o.sections ?? ''), o.env);
+        },
+      });
     });
-    after(async function () {
-      await server?.stop();
-    });
-    body({
-      name: 's3',
-      storeId: 's3',
-      start: (o = {}) => {
-        assert.ok(server);
-        const sections = `[glance_store]\ndefault_store = s3\n${s3Section(server, freshBucket())}`;
-        return startTestApp(iniOf(o.defaults ?? '', sections, o.sections ?? ''), o.env);
-      },
-    });
-  });
+  }
 }
 
 /** A multi-store variant: `fast` (filesystem) and `cold` (S3); `defaultStore` picks the default. */
@@ -329,24 +359,25 @@ export interface MultiStoreVariant extends StoreVariant {
   otherStoreId: string;
 }
 
+/**
+ * Registers `body` once per multi-store variant: default `fast` and default `cold` with `cold` on
+ * s3rver, and default `cold` with `cold` on Ceph RGW (with default `fast`, S3 sees little traffic).
+ */
 export function forEachMultiStoreDefault(title: string, body: (variant: MultiStoreVariant) => void): void {
-  for (const defaultStore of ['fast', 'cold'] as const) {
-    describe(`${title} [multi-store, default ${defaultStore === 'fast' ? 'fast = filesystem' : 'cold = S3'}]`, function () {
-      let server: S3TestServer | undefined;
-      before(async function () {
-        server = await startS3Server();
-      });
-      after(async function () {
-        await server?.stop();
-      });
+  const variants = [
+    { defaultStore: 'fast', backend: S3RVER },
+    { defaultStore: 'cold', backend: S3RVER },
+    { defaultStore: 'cold', backend: RGW },
+  ] as const;
+  for (const { defaultStore, backend } of variants) {
+    const which = defaultStore === 'fast' ? 'fast = filesystem' : `cold = ${backend.title}`;
+    describe(`${title} [multi-store, default ${which}]`, function () {
+      const server = useS3Server(backend);
       body({
-        name: `multi-${defaultStore}`,
+        name: `multi-${defaultStore}${backend.name}`,
         storeId: defaultStore,
         otherStoreId: defaultStore === 'fast' ? 'cold' : 'fast',
-        start: (o = {}) => {
-          assert.ok(server);
-          return startTestApp(multiStoreIni(server, defaultStore, o.defaults ?? '', o.sections ?? ''), o.env);
-        },
+        start: (o = {}) => startTestApp(multiStoreIni(server(), defaultStore, o.defaults ?? '', o.sections ?? ''), o.env),
       });
     });
   }
