@@ -13,7 +13,7 @@ forEachStore('Glance v2: GET /v2/images/{id}/file', (variant: StoreVariant) => {
     empty = (await activeImage(app, Buffer.alloc(0))).id as string;
   });
   after(async function () {
-    await app.close();
+    await app?.close();
   });
 
   const get = (id: string, headers: Record<string, string> = {}) => download(app, id, headers);

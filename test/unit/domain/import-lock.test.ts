@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { KnexCatalog } from '../../../src/catalog/knex-catalog';
 import { unauthenticatedContext } from '../../../src/domain/context';
 import { isGlintError } from '../../../src/domain/errors';
 import { IMPORT_TASK } from '../../../src/domain/imports/import-task';
@@ -24,8 +25,11 @@ describe('import lock', () => {
     return id;
   }
 
+  /** Moves every task's last update `hours` back, as if it had been running that long. */
   async function ageTask(hours: number): Promise<void> {
-    await t.app.catalog.knex('tasks').update({ updated_at: Date.now() - hours * 3600_000 });
+    const catalog = t.app.catalog;
+    assert.ok(catalog instanceof KnexCatalog);
+    await catalog.knex('tasks').update({ updated_at: Date.now() - hours * 3600_000 });
   }
 
   it('an import whose lease is being renewed stays locked after its 60 minutes', async () => {
