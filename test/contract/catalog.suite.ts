@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { isGlintError } from '../../src/domain/errors';
 import type { Image, ImageStatus, MemberStatus, Visibility } from '../../src/domain/image';
 import type { KnexCatalog } from '../../src/catalog/knex-catalog';
+import { newImageRecord } from '../support/records';
 import { defaultListQuery } from '../support/list-query';
 import type {
   ColumnFilter,
@@ -28,29 +29,7 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
 
   const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);
 
-  function newImage(overrides: Partial<NewImage> = {}): NewImage {
-    return {
-      id: crypto.randomUUID(),
-      name: null,
-      status: 'queued',
-      visibility: 'shared',
-      protected: false,
-      osHidden: false,
-      checksum: null,
-      osHashAlgo: null,
-      osHashValue: null,
-      owner: null,
-      size: null,
-      virtualSize: null,
-      minRam: 0,
-      minDisk: 0,
-      containerFormat: null,
-      diskFormat: null,
-      properties: {},
-      tags: [],
-      ...overrides,
-    };
-  }
+  const newImage = newImageRecord;
 
   /** GET /v2/images's default query widened for these tests: community images too, hidden ones too, up to 1000. */
   function listQuery(overrides: Partial<ImageListQuery> = {}): ImageListQuery {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isGlintError } from '../../../src/domain/errors';
 import type { Image } from '../../../src/domain/image';
@@ -8,6 +8,7 @@ import type { ImageRepository } from '../../../src/domain/repositories';
 import { createLogger } from '../../../src/lib/logger';
 import type { BlobStore } from '../../../src/stores/blob-store';
 import { startTestApp, type TestApp } from '../../support/app';
+import { newImageRecord } from '../../support/records';
 
 /**
  * The ingest pipeline on the real SQLite catalog and filesystem store: after a failure at any
@@ -26,26 +27,7 @@ describe('ingest pipeline: reserve → write → commit, rolled back on every fa
   });
 
   async function queuedImage(owner: string | null = null): Promise<Image> {
-    return t.app.catalog.images.create({
-      id: randomUUID(),
-      name: 'i',
-      status: 'queued',
-      visibility: 'private',
-      protected: false,
-      osHidden: false,
-      checksum: null,
-      osHashAlgo: null,
-      osHashValue: null,
-      owner,
-      size: null,
-      virtualSize: null,
-      minRam: 0,
-      minDisk: 0,
-      containerFormat: 'bare',
-      diskFormat: 'raw',
-      properties: {},
-      tags: [],
-    });
+    return t.app.catalog.images.create(newImageRecord({ name: 'i', visibility: 'private', owner, containerFormat: 'bare', diskFormat: 'raw' }));
   }
 
   function pipeline(images: ImageRepository = t.app.catalog.images, limits = t.config.limits): IngestPipeline {
