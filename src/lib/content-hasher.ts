@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createThreadedContentHasher } from './threaded-hasher';
 
 export interface ContentDigests {
   /** hex */
@@ -20,11 +19,6 @@ export interface ContentHasher {
   digest(): Promise<ContentDigests>;
   /** Releases resources when the input is abandoned before `digest`; safe to call more than once. */
   destroy(): void;
-}
-
-/** The hasher uploads use: md5 and sha512 on worker threads for large inputs. */
-export function createContentHasher(): ContentHasher {
-  return createThreadedContentHasher();
 }
 
 /** Both digests on the calling thread. */

@@ -1,6 +1,7 @@
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createContentHasher, type ContentDigests, type ContentHasher } from '../lib/content-hasher';
+import type { ContentDigests, ContentHasher } from '../lib/content-hasher';
+import { createThreadedContentHasher } from '../lib/threaded-hasher';
 import { noteStreamedBytes } from '../lib/gc-pacer';
 import { StoreError, type PutResult } from './blob-store';
 
@@ -35,7 +36,8 @@ export class MeasureStream extends Transform {
   constructor(options: MeasureOptions) {
     super();
     this.options = options;
-    this.hasher = options.hasher ?? createContentHasher();
+    // uploads hash md5 and sha512 on worker threads
+    this.hasher = options.hasher ?? createThreadedContentHasher();
     if (options.signal?.aborted) {
       process.nextTick(this.onAbort);
     } else {

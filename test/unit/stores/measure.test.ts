@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createContentHasher, type ContentHasher } from '../../../src/lib/content-hasher';
+import type { ContentHasher } from '../../../src/lib/content-hasher';
+import { createThreadedContentHasher } from '../../../src/lib/threaded-hasher';
 import { MeasureStream, pipeMeasured } from '../../../src/stores/measure';
 import { isStoreError } from '../../../src/stores/blob-store';
 
@@ -28,7 +29,7 @@ function chunks(data: Buffer, size: number): Buffer[] {
 describe('measure', function () {
   it('hashes in one pass with a hasher whose update is asynchronous, in order', async function () {
     const data = randomBytes(300_000);
-    const inner = createContentHasher();
+    const inner = createThreadedContentHasher();
     let destroyed = 0;
     // stands in for a hasher that hands chunks to worker threads
     const slow: ContentHasher = {
