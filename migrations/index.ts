@@ -4,6 +4,7 @@ import * as tasks from './20261122000100_tasks';
 import * as chunkedUploads from './20261122000200_chunked_uploads';
 import * as imageReadIndexes from './20261122000300_image_read_indexes';
 import * as imageChildren from './20261122000400_image_children';
+import * as containerImages from './20261124000000_container_images';
 
 export interface CatalogMigration extends Knex.Migration {
   /** Recorded in knex_migrations; never rename a migration that has shipped. */
@@ -20,6 +21,7 @@ export const migrations: readonly CatalogMigration[] = [
   { name: '20261122000200_chunked_uploads', up: chunkedUploads.up, down: chunkedUploads.down },
   { name: '20261122000300_image_read_indexes', up: imageReadIndexes.up, down: imageReadIndexes.down },
   { name: '20261122000400_image_children', up: imageChildren.up, down: imageChildren.down },
+  { name: '20261124000000_container_images', up: containerImages.up, down: containerImages.down },
 ];
 
 export const migrationSource: Knex.MigrationSource<CatalogMigration> = {

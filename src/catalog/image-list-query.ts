@@ -68,9 +68,19 @@ class Conditions {
   }
 }
 
-/** Fixed terms of every list, as literals: they are the same in every statement. */
+/**
+ * Fixed terms of every list, as literals: they are the same in every statement. Only Glance's own
+ * rows: container images (kind 'container') are no Glance disk images.
+ */
 const LIVE_AND_VISIBLE =
-  imagesColumn('deleted') + ' = 0 AND ' + imagesColumn('status') + ' NOT IN (' + HIDDEN_STATUSES.map((status) => `'${status}'`).join(', ') + ')';
+  imagesColumn('deleted') +
+  ' = 0 AND ' +
+  imagesColumn('kind') +
+  " = 'glance' AND " +
+  imagesColumn('status') +
+  ' NOT IN (' +
+  HIDDEN_STATUSES.map((status) => `'${status}'`).join(', ') +
+  ')';
 
 export function imageListStatement(query: ImageListQuery): ImageSelect {
   // LIMIT as a literal, not a binding: SQLite plans `LIMIT ?` without knowing the row count, and

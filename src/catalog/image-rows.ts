@@ -170,10 +170,11 @@ function imageFromRow(row: Row, children: Children | undefined): Image {
 /** A SELECT of images whose column list is left to loadImages. */
 export type ImageSelect = (columns: string) => SqlStatement;
 
-const BY_ID = ' FROM `images` WHERE `images`.`id` = ?';
+/** Glance's rows only: container images (images.kind 'container') are not Glance images. */
+const BY_ID = " FROM `images` WHERE `images`.`id` = ? AND `images`.`kind` = 'glance'";
 const LIVE_BY_ID = BY_ID + ' AND `images`.`deleted` = 0';
 
-/** The statement for one image by id; `includeDeleted` also finds soft-deleted rows. */
+/** The statement for one Glance image by id; `includeDeleted` also finds soft-deleted rows. */
 export function imageByIdStatement(id: string, includeDeleted: boolean): ImageSelect {
   return (columns) => ({ sql: 'SELECT ' + columns + (includeDeleted ? BY_ID : LIVE_BY_ID), bindings: [id] });
 }

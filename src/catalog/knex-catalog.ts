@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { migrationSource } from '../../migrations';
 import type { DatabaseConfig } from '../config/types';
 import { createKnex } from './database';
+import { KnexContainerImageRepository } from './knex-container-images';
 import { KnexImageRepository } from './knex-images';
 import { KnexMemberRepository } from './knex-members';
 import { KnexTaskRepository } from './knex-tasks';
@@ -16,11 +17,13 @@ export class KnexCatalog implements Catalog {
   readonly images: KnexImageRepository;
   readonly members: KnexMemberRepository;
   readonly tasks: KnexTaskRepository;
+  readonly containerImages: KnexContainerImageRepository;
 
   constructor(readonly knex: Knex) {
     this.images = new KnexImageRepository(knex);
     this.members = new KnexMemberRepository(knex);
     this.tasks = new KnexTaskRepository(knex);
+    this.containerImages = new KnexContainerImageRepository(knex);
   }
 
   /** Connects and checks the database answers; does not migrate. */
@@ -47,6 +50,12 @@ export class KnexCatalog implements Catalog {
         await new Promise((resolve) => setTimeout(resolve, MIGRATION_LOCK_POLL_MS));
       }
     }
+  }
+
+  /** Names of the migrations not applied yet (a read-only opener checks this instead of migrating). */
+  async pendingMigrations(): Promise<string[]> {
+    const [, pending] = (await this.knex.migrate.list({ migrationSource })) as [unknown, Array<{ name: string } | string>];
+    return pending.map((migration) => (typeof migration === 'string' ? migration : migration.name));
   }
 
   /** Reverts every migration (drops all catalog tables). For tests and operators only. */

@@ -7,6 +7,9 @@ import type { DeletedImage, ImageChanges, ImageListQuery, ImageRepository, NewIm
 import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
 import { createStatementRunner, type StatementRunner } from './statements';
 
+/** images.kind of Glance's rows; this repository never reads or changes any other kind. */
+const GLANCE_KIND = 'glance';
+
 /** markDeleted gives up after this many rounds lost to concurrent edits of the same image. */
 const DELETE_ATTEMPTS = 10;
 
@@ -78,7 +81,7 @@ export class KnexImageRepository implements ImageRepository {
       const now = Date.now();
       // The image row goes first: its row lock orders concurrent writers of this image, and when
       // the condition fails nothing else is touched.
-      const updated = await whereCondition(trx('images').where({ id, deleted: false }), condition).update({
+      const updated = await whereCondition(trx('images').where({ id, deleted: false, kind: GLANCE_KIND }), condition).update({
         ...attributeColumns(changes.attributes ?? {}),
         updated_at: now,
         revision: trx.raw('revision + 1'),
@@ -130,7 +133,7 @@ export class KnexImageRepository implements ImageRepository {
       // the image, its properties, tags or locations bumps the revision.
       const deleted = await inTransaction(this.knex, async (trx) => {
         const now = Date.now();
-        const updated = await whereCondition(trx('images').where({ id, deleted: false, revision: before.revision }), condition).update({
+        const updated = await whereCondition(trx('images').where({ id, deleted: false, kind: GLANCE_KIND, revision: before.revision }), condition).update({
           status: 'deleted',
           deleted: true,
           deleted_at: now,

@@ -83,6 +83,12 @@ export const errorCatalog = {
   IMPORT_LOCKED: 'conflict',
   IMPORT_URI_REJECTED: 'invalid',
   TASK_NOT_FOUND: 'not_found',
+  // container images (the iSulad-compatible image-store library)
+  CONTAINER_IMAGE_NOT_FOUND: 'not_found',
+  CONTAINER_IMAGE_NAME_IN_USE: 'conflict',
+  CONTAINER_IMAGE_REFERENCE_AMBIGUOUS: 'conflict',
+  CONTAINER_IMAGE_INVALID: 'invalid',
+  CONTAINER_STORE_READ_ONLY: 'forbidden',
   // catch-all
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;

@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { LimitsConfig } from '../config/types';
+import { DigestTap } from '../lib/digest-tap';
 import { HeadCapture } from '../lib/head-capture';
 import type { Logger } from '../lib/logger';
 import type { BlobStore, PutResult } from '../stores/blob-store';
@@ -26,6 +27,28 @@ export interface IngestedData {
   sha512: string;
   /** The first `headBytes` bytes of the data (empty when none were asked for). */
   head: Buffer;
+  /** hex; only for writes that asked for it (ObjectIngestRequest.sha256). */
+  sha256?: string;
+}
+
+/**
+ * A write whose object belongs to a record other than a Glance image's data (a container image's
+ * big data): no reservation, no quota (such records have no owner), the image size cap still
+ * applies. The caller's `commit` records the object conditionally once it is fully written.
+ */
+export interface ObjectIngestRequest<T> {
+  store: BlobStore;
+  /** A fresh key: the commit decides whether anything refers to it. */
+  key: string;
+  source: Readable;
+  signal?: AbortSignal;
+  /** Also compute the sha256 of the bytes on the way (IngestedData.sha256). */
+  sha256?: boolean;
+  /**
+   * Records the written object. `keep: false` (nothing refers to it, e.g. the same bytes were
+   * already recorded) and a rejection both delete the object before `writeObject` settles.
+   */
+  commit(data: IngestedData): Promise<{ keep: boolean; result: T }>;
 }
 
 export interface IngestRequest {
@@ -98,6 +121,33 @@ export class IngestPipeline {
     }
   }
 
+  /**
+   * The same pipeline for an object that is not a Glance image's data: stream under the size cap
+   * (hashing md5 + sha512, and sha256 when asked), then the caller's conditional commit. Whatever
+   * fails, or when the commit does not keep it, the object is deleted in `finally`.
+   */
+  async writeObject<T>(request: ObjectIngestRequest<T>): Promise<{ data: IngestedData; result: T }> {
+    const { store, key } = request;
+    let written = false;
+    let kept = false;
+    try {
+      const head = new HeadCapture(0);
+      const tap = request.sha256 ? new DigestTap('sha256') : undefined;
+      const result = await this.put(store, key, request.source, head, this.deps.limits.imageSizeCap, request.signal, tap);
+      written = true;
+      const data: IngestedData = { storeId: store.id, key, size: result.size, md5: result.md5, sha512: result.sha512, head: head.head };
+      if (tap) data.sha256 = tap.digest;
+      const outcome = await request.commit(data);
+      kept = outcome.keep;
+      return { data, result: outcome.result };
+    } catch (err) {
+      request.source.destroy();
+      throw translateStoreError(err, this.deps.limits, null);
+    } finally {
+      if (written && !kept) await this.deleteQuietly(store, key);
+    }
+  }
+
   /** Bytes a write for `image` may store: the image size cap, and its owner's remaining quota. */
   async allowance(image: Image, contentLength: number | undefined): Promise<UploadAllowance> {
     const { imageSizeCap, userStorageQuota } = this.deps.limits;
@@ -141,12 +191,22 @@ export class IngestPipeline {
     if (used + size > quota) fail('STORAGE_QUOTA_EXCEEDED', 'Denying attempt to upload image because it exceeds the quota.');
   }
 
-  private async put(store: BlobStore, key: string, source: Readable, head: HeadCapture, maxSize: number, signal?: AbortSignal): Promise<PutResult> {
-    const tapped = pipeline(source, head).catch((err: unknown) => {
-      head.destroy(err as Error);
+  private async put(
+    store: BlobStore,
+    key: string,
+    source: Readable,
+    head: HeadCapture,
+    maxSize: number,
+    signal?: AbortSignal,
+    digest?: DigestTap,
+  ): Promise<PutResult> {
+    // The store reads the last stage; a failing source is relayed to it so the put rejects.
+    const last = digest ?? head;
+    const tapped = (digest ? pipeline(source, head, digest) : pipeline(source, head)).catch((err: unknown) => {
+      last.destroy(err as Error);
     });
     try {
-      return await store.put(key, head, { maxSize, signal });
+      return await store.put(key, last, { maxSize, signal });
     } finally {
       await tapped;
     }

@@ -1,3 +1,4 @@
+import type { ContainerImageRepository } from './container-images/repository';
 import type { Image, ImageMember, ImageStatus, MemberStatus } from './image';
 import type { NewTask, Task, TaskCompletion, TaskStatus } from './jobs/task';
 
@@ -10,6 +11,8 @@ export interface Catalog {
   readonly images: ImageRepository;
   readonly members: MemberRepository;
   readonly tasks: TaskRepository;
+  /** Container images of the image-store library (never Glance images). */
+  readonly containerImages: ContainerImageRepository;
   /** Runs pending migrations. */
   migrate(): Promise<void>;
   /** Cheap round trip used by health checks. */
