@@ -5,6 +5,7 @@ import * as chunkedUploads from './20261122000200_chunked_uploads';
 import * as imageReadIndexes from './20261122000300_image_read_indexes';
 import * as imageChildren from './20261122000400_image_children';
 import * as containerImages from './20261124000000_container_images';
+import * as algorithmImages from './20261125000000_algorithm_images';
 
 export interface CatalogMigration extends Knex.Migration {
   /** Recorded in knex_migrations; never rename a migration that has shipped. */
@@ -22,6 +23,7 @@ export const migrations: readonly CatalogMigration[] = [
   { name: '20261122000300_image_read_indexes', up: imageReadIndexes.up, down: imageReadIndexes.down },
   { name: '20261122000400_image_children', up: imageChildren.up, down: imageChildren.down },
   { name: '20261124000000_container_images', up: containerImages.up, down: containerImages.down },
+  { name: '20261125000000_algorithm_images', up: algorithmImages.up, down: algorithmImages.down },
 ];
 
 export const migrationSource: Knex.MigrationSource<CatalogMigration> = {

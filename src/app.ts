@@ -3,6 +3,7 @@ import type Koa from 'koa';
 import { KnexCatalog } from './catalog/knex-catalog';
 import type { Catalog } from './domain/repositories';
 import type { GlintConfig } from './config/types';
+import { AlgorithmService } from './domain/algorithms/algorithm-service';
 import { ImageDataService } from './domain/image-data';
 import { ImageService } from './domain/image-service';
 import { ImportJob } from './domain/imports/import-job';
@@ -13,6 +14,7 @@ import type { Services } from './domain/services';
 import { createAuthenticator, type Authenticator } from './http/identity';
 import { KeystoneAuthenticator } from './http/keystone';
 import { createHttpApp } from './http/server';
+import { createAlgoPlatformSurface } from './http/surfaces/algoplatform';
 import { createGlanceSurface } from './http/surfaces/glance-v2';
 import { createLogger, type Logger } from './lib/logger';
 import { StoreRegistry } from './stores/registry';
@@ -59,8 +61,11 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     options.keystoneAuthenticator ?? (keystone ? () => new KeystoneAuthenticator(keystone, { logger }) : undefined),
   );
   const glance = createGlanceSurface(services, config, authenticator);
+  const algorithms = new AlgorithmService({ algorithms: catalog.algorithms, logger });
+  const algoPlatform = createAlgoPlatformSurface(algorithms, config, authenticator);
   const koa = createHttpApp({
-    surfaces: [glance],
+    // Glance claims every path: it stays last
+    surfaces: [algoPlatform, glance],
     logger,
     accessLog: options.accessLog === undefined ? process.stdout : options.accessLog,
   });

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { migrationSource } from '../../migrations';
 import type { DatabaseConfig } from '../config/types';
 import { createKnex } from './database';
+import { KnexAlgorithmRepository } from './knex-algorithms';
 import { KnexContainerImageRepository } from './knex-container-images';
 import { KnexImageRepository } from './knex-images';
 import { KnexMemberRepository } from './knex-members';
@@ -17,12 +18,14 @@ export class KnexCatalog implements Catalog {
   readonly images: KnexImageRepository;
   readonly members: KnexMemberRepository;
   readonly tasks: KnexTaskRepository;
+  readonly algorithms: KnexAlgorithmRepository;
   readonly containerImages: KnexContainerImageRepository;
 
   constructor(readonly knex: Knex) {
     this.images = new KnexImageRepository(knex);
     this.members = new KnexMemberRepository(knex);
     this.tasks = new KnexTaskRepository(knex);
+    this.algorithms = new KnexAlgorithmRepository(knex);
     this.containerImages = new KnexContainerImageRepository(knex);
   }
 

@@ -142,6 +142,9 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       disallowedPorts: ports('disallowed_ports'),
       taskTimeToLive: reader.value('task', SECTIONS.task, 'task_time_to_live') as number,
     },
+    algoPlatform: {
+      uploadSizeCap: reader.value('algoplatform', SECTIONS.algoplatform, 'upload_size_cap') as number,
+    },
   };
 
   for (const message of reader.unknownKeys()) warn(message);

@@ -115,6 +115,14 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
   ],
   task: [{ key: 'task_time_to_live', type: int(1), default: '48', help: 'Hours a finished task stays visible.' }],
   glint: [{ key: 'shutdown_timeout', type: int(0), default: '30', help: 'Seconds to finish in-flight requests on SIGTERM.' }],
+  algoplatform: [
+    {
+      key: 'upload_size_cap',
+      type: size,
+      default: '32MB',
+      help: 'Largest JSON file _upload reads into the algorithm registry (B/KB/MB/GB suffixes); a larger one is refused while it streams in.',
+    },
+  ],
 };
 
 /** Keys of a store section, by driver type (the section is named after the store id). */

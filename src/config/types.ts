@@ -12,6 +12,7 @@ export interface GlintConfig {
   images: ImagePolicyConfig;
   limits: LimitsConfig;
   imports: ImportConfig;
+  algoPlatform: AlgoPlatformConfig;
 }
 
 export interface ServerConfig {
@@ -129,4 +130,9 @@ export interface ImportConfig {
   disallowedPorts: number[];
   /** Hours a finished task stays visible (`[task] task_time_to_live`). */
   taskTimeToLive: number;
+}
+
+export interface AlgoPlatformConfig {
+  /** Bytes of the largest `_upload` file (`[algoplatform] upload_size_cap`). */
+  uploadSizeCap: number;
 }

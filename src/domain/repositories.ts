@@ -1,4 +1,5 @@
 import type { ContainerImageRepository } from './container-images/repository';
+import type { AlgorithmRepository } from './algorithms/algorithm-repository';
 import type { Image, ImageMember, ImageStatus, MemberStatus } from './image';
 import type { NewTask, Task, TaskCompletion, TaskStatus } from './jobs/task';
 
@@ -11,6 +12,7 @@ export interface Catalog {
   readonly images: ImageRepository;
   readonly members: MemberRepository;
   readonly tasks: TaskRepository;
+  readonly algorithms: AlgorithmRepository;
   /** Container images of the image-store library (never Glance images). */
   readonly containerImages: ContainerImageRepository;
   /** Runs pending migrations. */
