@@ -21,7 +21,7 @@ describe('the glint package: image-store library and glint-manage, built', funct
   before(async function () {
     this.timeout(180_000);
     await run('npm', ['run', 'build'], { cwd: REPO_ROOT }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
-      throw new Error(`npm run build failed: ${err.stdout ?? ''}${err.stderr ?? ''}` || err.message);
+      throw new Error(`npm run build failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
     });
     dir = mkdtempSync(path.join(tmpdir(), 'glint-package-'));
     configFile = path.join(dir, 'glint.conf');
