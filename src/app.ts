@@ -4,6 +4,7 @@ import { KnexCatalog } from './catalog/knex-catalog';
 import type { Catalog } from './domain/repositories';
 import type { GlintConfig } from './config/types';
 import { AlgorithmService } from './domain/algorithms/algorithm-service';
+import { diskFormatPolicy } from './domain/disk-formats';
 import { ImageDataService } from './domain/image-data';
 import { ImageService } from './domain/image-service';
 import { ImportJob } from './domain/imports/import-job';
@@ -48,7 +49,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
 
   const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });
   const ingest = new IngestPipeline({ images: catalog.images, limits: config.limits, logger });
-  const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger });
+  const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger, diskFormats: diskFormatPolicy(config.images) });
   // one job runner per node: it claims imports (and later other jobs) from the catalog
   const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs: config.imports.taskTimeToLive * 3600_000 });
   jobs.register(new ImportJob({ images: catalog.images, stores, data, ingest, logger }));

@@ -121,6 +121,9 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       showImageDirectUrl: d('show_image_direct_url') as boolean,
       showMultipleLocations: d('show_multiple_locations') as boolean,
       hashingAlgorithm: 'sha512',
+      requireImageFormatMatch: reader.value('image_format', SECTIONS.image_format, 'require_image_format_match') as boolean,
+      vmdkAllowedTypes: reader.value('image_format', SECTIONS.image_format, 'vmdk_allowed_types') as string[],
+      gptSafetyChecksNonfatal: reader.value('image_format', SECTIONS.image_format, 'gpt_safety_checks_nonfatal') as string[],
     },
     limits: {
       imageSizeCap: d('image_size_cap') as number,

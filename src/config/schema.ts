@@ -99,6 +99,19 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
   image_format: [
     { key: 'disk_formats', type: list, default: 'ami,ari,aki,vhd,vhdx,vmdk,raw,qcow2,vdi,iso,ploop', help: 'Accepted disk_format values.' },
     { key: 'container_formats', type: list, default: 'ami,ari,aki,bare,ovf,ova,docker,compressed', help: 'Accepted container_format values.' },
+    {
+      key: 'require_image_format_match',
+      type: bool,
+      default: 'true',
+      help: 'Refuse uploads, stages and imports of bare images whose content is not the declared disk_format (raw accepts anything safe; ami, ari, aki, ploop anything not recognised).',
+    },
+    {
+      key: 'vmdk_allowed_types',
+      type: list,
+      default: 'streamOptimized,monolithicSparse',
+      help: 'VMDK createType values accepted; only single-file types can be allowed (descriptor files name extents outside the image); empty = no VMDK.',
+    },
+    { key: 'gpt_safety_checks_nonfatal', type: list, default: '', help: 'GPT/MBR safety checks that only warn: mbr.' },
   ],
   import_filtering_opts: [
     { key: 'allowed_schemes', type: list, default: 'http,https', help: 'web-download URI schemes allowed.' },

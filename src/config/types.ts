@@ -103,6 +103,12 @@ export interface ImagePolicyConfig {
   showImageDirectUrl: boolean;
   showMultipleLocations: boolean;
   hashingAlgorithm: 'sha512';
+  /** `[image_format] require_image_format_match`: refuse data that is not its declared disk_format. */
+  requireImageFormatMatch: boolean;
+  /** `[image_format] vmdk_allowed_types`: VMDK createType values accepted. */
+  vmdkAllowedTypes: string[];
+  /** `[image_format] gpt_safety_checks_nonfatal`: GPT safety checks that only warn. */
+  gptSafetyChecksNonfatal: string[];
 }
 
 export interface LimitsConfig {

@@ -70,6 +70,8 @@ export const errorCatalog = {
   MULTIPLE_RANGES: 'invalid',
   SIZE_MISMATCH: 'invalid',
   UPLOAD_ABORTED: 'client_closed',
+  /** The data failed format inspection: unsafe for qemu, or not its declared disk_format. */
+  IMAGE_DATA_INVALID: 'invalid',
   // stores
   STORE_UNKNOWN: 'invalid',
   STORE_UNKNOWN_FOR_IMPORT: 'conflict',

@@ -7,10 +7,10 @@ import { isStoreError } from '../stores/blob-store';
 import type { StoreRegistry } from '../stores/registry';
 import type { RequestContext } from './context';
 import { fail } from './errors';
-import { inspectVirtualSize, INSPECTION_HEAD_BYTES } from './format-inspector';
+import { DEFAULT_DISK_FORMAT_POLICY, diskImageCheck, type DiskFormatPolicy, inspectVirtualSize, INSPECTION_HEAD_BYTES } from './disk-formats';
 import { assertTransition, type Image, type ImageLocation } from './image';
 import { type ImageService, notFound, stagingKey } from './image-service';
-import type { IngestedData, IngestPipeline } from './ingest';
+import type { DataCheck, IngestedData, IngestPipeline } from './ingest';
 import { assertCanModify, assertWritable } from './policy';
 import type { Catalog, ImageAttributeChanges } from './repositories';
 
@@ -21,6 +21,8 @@ export interface ImageDataDeps {
   images: ImageService;
   ingest: IngestPipeline;
   logger: Logger;
+  /** `[image_format]` inspection rules (default: Glance's). */
+  diskFormats?: DiskFormatPolicy;
 }
 
 export interface IncomingData {
@@ -72,6 +74,7 @@ export class ImageDataService {
       signal: data.signal,
       reserveAs: 'saving',
       headBytes: INSPECTION_HEAD_BYTES,
+      check: this.dataCheck(image),
       commit: (written) => ({
         attributes: { status: 'active', ...digestAttributes(image, written) },
         addLocations: [locationOf(written)],
@@ -99,9 +102,19 @@ export class ImageDataService {
       contentLength: data.contentLength,
       signal: data.signal,
       reserveAs: 'uploading',
+      check: this.dataCheck(image),
       commit: (written) => ({ attributes: { size: written.size } }),
       lost: { reserve: `Image ${id} was changed or deleted while staging started.`, commit: `Image ${id} was deleted while staging.` },
     });
+  }
+
+  /**
+   * The disk-format inspection data written for `image` gets (Glance's format inspector and
+   * content checks): unsafe or mismatching data fails the write with IMAGE_DATA_INVALID before
+   * anything is stored. Null for images whose container is not `bare`.
+   */
+  dataCheck(image: Image): DataCheck | null {
+    return diskImageCheck(image.diskFormat, image.containerFormat, this.deps.diskFormats ?? DEFAULT_DISK_FORMAT_POLICY);
   }
 
   /** GET /file. Deactivated images are readable by admins only; images without data read as empty. */

@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { LimitsConfig } from '../config/types';
 import { DigestTap } from '../lib/digest-tap';
-import { HeadCapture } from '../lib/head-capture';
+import { HeadCapture, type HeadHooks } from '../lib/head-capture';
 import type { Logger } from '../lib/logger';
 import type { BlobStore, PutResult } from '../stores/blob-store';
 import { StoreError } from '../stores/blob-store';
@@ -69,6 +69,12 @@ export interface IngestRequest {
   commitIf?: ImageStatus | readonly ImageStatus[];
   /** How many leading bytes to keep for format inspection (default 0). */
   headBytes?: number;
+  /**
+   * Checks of the data as it streams (disk-format inspection): a throw from `onHead` (run once the
+   * head is in, before more is written) or `onEnd` (before the data ends) fails the write with that
+   * error, and the object is never committed. None: the bytes pass unchecked.
+   */
+  check?: DataCheck | null;
   /** The changes committed together with the data, in one conditional update. */
   commit(data: IngestedData): ImageChanges;
   /** Messages for the two races a write can lose (the image changed or went away meanwhile). */
@@ -99,7 +105,7 @@ export class IngestPipeline {
     let allowance: UploadAllowance | null = null;
     try {
       allowance = await this.allowance(image, request.contentLength);
-      const head = new HeadCapture(request.headBytes ?? 0);
+      const head = new HeadCapture(Math.max(request.headBytes ?? 0, request.check?.headBytes ?? 0), request.check ?? {});
       const result = await this.put(store, key, request.source, head, allowance.maxSize, request.signal);
       written = true;
       await this.checkQuotaAfterWrite(image, result.size);
@@ -211,6 +217,11 @@ export class IngestPipeline {
       await tapped;
     }
   }
+}
+
+/** Hooks on the head and tail of the data a write streams, and how much head they need. */
+export interface DataCheck extends HeadHooks {
+  headBytes: number;
 }
 
 export interface UploadAllowance {

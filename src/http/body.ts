@@ -10,9 +10,14 @@ export function contentLength(ctx: Context): number | undefined {
   return Number(raw);
 }
 
+/** Deepest nesting of arrays and objects a JSON body may have; no route needs more than a few levels. */
+export const MAX_JSON_DEPTH = 64;
+
 /**
  * Reads and parses a JSON body whatever its Content-Type says (Glance does not check it).
- * Invalid UTF-8, malformed JSON and missing bodies are 400; over `maxBytes` is 413.
+ * Invalid UTF-8, malformed JSON, nesting deeper than MAX_JSON_DEPTH and missing bodies are 400;
+ * over `maxBytes` is 413. The depth is checked before parsing, so no later walk of the value
+ * (validation, copying, presenting) can overflow the stack.
  */
 export async function readJson(ctx: Context, maxBytes = 1024 * 1024): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -35,11 +40,36 @@ export async function readJson(ctx: Context, maxBytes = 1024 * 1024): Promise<un
   } catch {
     fail('BAD_JSON', 'Request body is not valid UTF-8.');
   }
+  if (jsonDepth(text) > MAX_JSON_DEPTH) fail('BAD_JSON', `Malformed JSON in request body: nested deeper than ${MAX_JSON_DEPTH} levels.`);
   try {
     return JSON.parse(text);
   } catch {
     fail('BAD_JSON', 'Malformed JSON in request body.');
   }
+}
+
+/**
+ * The deepest bracket nesting of a JSON text, outside strings; one pass, no recursion. Malformed
+ * text gets a number too (JSON.parse refuses it afterwards).
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest) deepest = depth;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
 }
 
 /** A JSON object body (not an array or scalar). */

@@ -3,7 +3,7 @@ import type { Logger } from '../../lib/logger';
 import type { BlobStore } from '../../stores/blob-store';
 import type { StoreRegistry } from '../../stores/registry';
 import { GlintError } from '../errors';
-import { INSPECTION_HEAD_BYTES } from '../format-inspector';
+import { INSPECTION_HEAD_BYTES } from '../disk-formats';
 import type { Image } from '../image';
 import { digestAttributes, type ImageDataService, locationOf } from '../image-data';
 import { stagingKey } from '../image-service';
@@ -104,6 +104,8 @@ export class ImportJob implements JobHandler {
           signal,
           commitIf: copying ? 'active' : 'importing',
           headBytes: first ? INSPECTION_HEAD_BYTES : 0,
+          // every copy is inspected: a store must not receive what the first one would refuse
+          check: this.deps.data.dataCheck(current),
           commit: (data) => ({
             attributes: first ? digestAttributes(current, data) : {},
             addLocations: [locationOf(data)],

@@ -149,21 +149,32 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
     assert.ok(((await download(app, id)).body as Buffer).equals(data));
   });
 
-  it('#47 raw+bare sets virtual_size = size; qcow2-labelled garbage leaves it null; a qcow2 header is read', async function () {
+  it('#47 raw+bare sets virtual_size = size; qcow2-labelled garbage is refused (400, require_image_format_match); a qcow2 header is read', async function () {
     const raw = (await createImage(app)).id as string;
     await upload(app, raw, bytes(4096));
     assert.equal((await getImage(app, raw)).virtual_size, 4096);
     const garbage = (await createImage(app, { disk_format: 'qcow2', container_format: 'bare' })).id as string;
-    await upload(app, garbage, bytes(4096));
-    const g = await getImage(app, garbage);
-    assert.equal(g.status, 'active');
-    assert.equal(g.virtual_size, null);
+    assert.equal((await upload(app, garbage, Buffer.alloc(4096, 0x61))).status, 400);
+    await assertBackToQueued(app, variant.storeId, await getImage(app, garbage));
     const qcow = (await createImage(app, { disk_format: 'qcow2', container_format: 'bare' })).id as string;
     await upload(app, qcow, qcow2Header(1 << 30));
     assert.equal((await getImage(app, qcow)).virtual_size, 1 << 30);
     const ovf = (await createImage(app, { disk_format: 'raw', container_format: 'ovf' })).id as string;
     await upload(app, ovf, bytes(100));
     assert.equal((await getImage(app, ovf)).virtual_size, null, 'only bare containers are inspected');
+  });
+
+  it('#47 with require_image_format_match = false, qcow2-labelled garbage is stored without a virtual size', async function () {
+    const lax = await variant.start({ sections: '[image_format]\nrequire_image_format_match = false\n' });
+    try {
+      const garbage = (await createImage(lax, { disk_format: 'qcow2', container_format: 'bare' })).id as string;
+      assert.equal((await upload(lax, garbage, Buffer.alloc(4096, 0x61))).status, 204);
+      const g = await getImage(lax, garbage);
+      assert.equal(g.status, 'active');
+      assert.equal(g.virtual_size, null);
+    } finally {
+      await lax.close();
+    }
   });
 
   it('status is saving while the body streams; a second uploader → 409; the first then completes', async function () {

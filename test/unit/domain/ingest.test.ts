@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { isGlintError } from '../../../src/domain/errors';
+import { GlintError, isGlintError } from '../../../src/domain/errors';
 import type { Image } from '../../../src/domain/image';
 import { IngestPipeline, type IngestRequest } from '../../../src/domain/ingest';
 import type { ImageRepository } from '../../../src/domain/repositories';
@@ -186,5 +186,47 @@ describe('ingest pipeline: reserve → write → commit, rolled back on every fa
     await assert.rejects(pipeline().write(copy), (err: unknown) => isGlintError(err, 'IMAGE_SIZE_CAP_EXCEEDED'));
     assert.equal((await t.app.catalog.images.get(image.id))?.status, 'active');
     assert.deepEqual(await keysInStore(), []);
+  });
+
+  it('a disk-format check refusing the head fails the write at once: rolled back, nothing stored, the rest unread', async () => {
+    const image = await queuedImage();
+    const wide = pipeline(t.app.catalog.images, { ...t.config.limits, imageSizeCap: 10_000_000 });
+    let pulled = 0;
+    async function* slow() {
+      for (let i = 0; i < 1000; i++) {
+        pulled += 1;
+        yield Buffer.alloc(1000, 1);
+      }
+    }
+    const refuse = () => {
+      throw new GlintError('IMAGE_DATA_INVALID', 'Image failed safety checks');
+    };
+    await assertRolledBack(image, 'IMAGE_DATA_INVALID', wide.write(upload(image, Readable.from(slow()), { check: { headBytes: 4096, onHead: refuse } })));
+    assert.ok(pulled < 100, `the source was read on after the refusal (${pulled} chunks)`);
+  });
+
+  it('a disk-format check refusing at the end fails the write before it commits', async () => {
+    const image = await queuedImage();
+    const refuse = () => {
+      throw new GlintError('IMAGE_DATA_INVALID', 'Footer marker is invalid');
+    };
+    await assertRolledBack(image, 'IMAGE_DATA_INVALID', pipeline().write(upload(image, Readable.from([Buffer.alloc(500, 2)]), { check: { headBytes: 64, onHead: () => 16, onEnd: refuse } })));
+  });
+
+  it('an accepted check sees the head and the tail it asked for', async () => {
+    const image = await queuedImage();
+    const bytes = Buffer.from(Array.from({ length: 900 }, (_, i) => i % 251));
+    let seenHead: Buffer = Buffer.alloc(0);
+    let seenTail: Buffer = Buffer.alloc(0);
+    const check = {
+      headBytes: 100,
+      onHead: (h: Buffer) => ((seenHead = h), 10),
+      onEnd: (tail: Buffer) => void (seenTail = tail),
+    };
+    const chunks = [bytes.subarray(0, 50), bytes.subarray(50, 333), bytes.subarray(333, 895), bytes.subarray(895)];
+    const { image: active } = await pipeline().write(upload(image, Readable.from(chunks), { check }));
+    assert.equal(active.status, 'active');
+    assert.deepEqual(seenHead, bytes.subarray(0, 100));
+    assert.deepEqual(seenTail, bytes.subarray(890));
   });
 });
