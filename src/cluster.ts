@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { KnexCatalog } from './catalog/knex-catalog';
 import type { GlintConfig } from './config/types';
 import type { Logger } from './lib/logger';
+import { serveClusterMetrics } from './lib/metrics';
 
 /** A worker that dies sooner than this after its start counts as failing to start. */
 const EARLY_EXIT_MS = 5_000;
@@ -69,5 +70,7 @@ export async function runPrimary(config: GlintConfig, logger: Logger): Promise<v
 
   process.on('SIGTERM', () => stopAll('SIGTERM'));
   process.on('SIGINT', () => stopAll('SIGTERM'));
+  // a worker asked for GET /metrics gets every worker's metrics, aggregated here
+  serveClusterMetrics(cluster);
   for (let i = 0; i < count; i++) fork();
 }

@@ -5,7 +5,6 @@ import { createLogger } from './lib/logger';
 import { serve } from './serve';
 
 async function main(): Promise<void> {
-  const logger = createLogger();
   let config;
   try {
     config = loadConfig({ file: configPathFromArgs(process.argv.slice(2), process.env) });
@@ -16,6 +15,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const logger = createLogger({ level: config.server.logLevel, format: config.server.logFormat });
   if (config.server.workers === 0) await serve(config, { logger, migrate: true, listeningMessage: 'glint listening' });
   else if (cluster.isPrimary) await runPrimary(config, logger);
   else await serve(config, { logger, migrate: false, listeningMessage: 'worker listening' });

@@ -1,7 +1,9 @@
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { buildApp } from './app';
 import type { GlintConfig } from './config/types';
 import type { Logger } from './lib/logger';
+import { requestClusterMetrics } from './lib/metrics';
 
 export interface ServeOptions {
   logger: Logger;
@@ -18,7 +20,9 @@ export interface ServeOptions {
  */
 export async function serve(config: GlintConfig, options: ServeOptions): Promise<void> {
   const { logger } = options;
-  const app = await buildApp(config, { logger, migrate: options.migrate });
+  // a worker's GET /metrics answers for the whole node: the primary sums every worker's registry
+  const app = await buildApp(config, { logger, migrate: options.migrate, processMetrics: true, metricsText: cluster.isWorker ? () => requestClusterMetrics() : undefined });
+  if (cluster.isWorker) app.metrics.serveToPrimary();
   const server: Server = app.koa.listen(config.server.bindPort, config.server.bindHost);
   // Uploads of large images may take long; never cut a slow client by a fixed request timeout.
   server.requestTimeout = 0;

@@ -61,6 +61,13 @@ export class KnexCatalog implements Catalog {
     return pending.map((migration) => (typeof migration === 'string' ? migration : migration.name));
   }
 
+  /** Names of the migrations applied (oldest first) and of those still to apply. */
+  async migrationStatus(): Promise<{ applied: string[]; pending: string[] }> {
+    const [completed, pending] = (await this.knex.migrate.list({ migrationSource })) as [Array<{ name: string } | string>, Array<{ name: string } | string>];
+    const name = (migration: { name: string } | string) => (typeof migration === 'string' ? migration : migration.name);
+    return { applied: completed.map(name), pending: pending.map(name) };
+  }
+
   /** Reverts every migration (drops all catalog tables). For tests and operators only. */
   async rollbackAll(): Promise<void> {
     await this.knex.migrate.rollback({ migrationSource }, true);

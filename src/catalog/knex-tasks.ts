@@ -90,6 +90,15 @@ export class KnexTaskRepository implements TaskRepository {
     return row ? toTask(row) : null;
   }
 
+  /** Pending tasks per type (a metrics gauge; not part of the domain's repository). */
+  async countPendingByType(): Promise<Record<string, number>> {
+    const rows = (await this.knex('tasks').select('type').count({ n: '*' }).where({ status: 'pending', deleted: false }).groupBy('type')) as Array<{
+      type: string;
+      n: number | string;
+    }>;
+    return Object.fromEntries(rows.map((row) => [row.type, Number(row.n)]));
+  }
+
   async list(query: TaskListQuery): Promise<Task[]> {
     if (query.limit <= 0) return [];
     const select = this.knex<TaskRow>('tasks').select('*').where('deleted', false);

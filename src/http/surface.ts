@@ -21,6 +21,35 @@ export interface Surface {
   readonly authenticator: Authenticator;
   /** Handles a claimed request. Unknown paths under the surface are its own to answer (404, 405…). */
   readonly middleware: Middleware;
+  /**
+   * Every route the surface answers, templates in OpenAPI form (`/v2/images/{id}`). Metrics label
+   * requests by these templates, and a test checks that api-spec/ documents each of them.
+   */
+  routes(): SurfaceRoute[];
+}
+
+/** One method on one path template (`{name}` for a path parameter). */
+export interface SurfaceRoute {
+  method: string;
+  path: string;
+}
+
+/** `/v2/images/:id` (koa-router) → `/v2/images/{id}` (OpenAPI). */
+export function openApiTemplate(path: string): string {
+  return path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+/** Finds the template of the route answering `method` on `path`, or undefined. */
+export function routeMatcher(routes: readonly SurfaceRoute[]): (method: string, path: string) => string | undefined {
+  const compiled = routes.map((route) => ({
+    method: route.method,
+    template: route.path,
+    params: (route.path.match(/\{/g) ?? []).length,
+    pattern: new RegExp(`^${route.path.split('/').map((s) => (/^\{[^}]+\}$/.test(s) ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`),
+  }));
+  // literal routes win over templated ones
+  compiled.sort((a, b) => a.params - b.params);
+  return (method, path) => compiled.find((route) => route.method === method && route.pattern.test(path))?.template;
 }
 
 /**

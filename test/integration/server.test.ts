@@ -28,7 +28,11 @@ describe('the glint server process', function () {
       assert.equal(put.status, 204);
       assert.ok(existsSync(path.join(dir, 'data/images', id)), 'image data is in the filesystem store under ./data/images');
       await fetch(`${glint.url}/healthcheck`);
-      assert.match(glint.output(), /"POST \/v2\/images" 201 \d+ [\d.]+ms req-[0-9a-f-]{36}/, 'access log line with status, size, time and request id');
+      assert.match(
+        glint.output(),
+        /\{"level":"info",[^\n]*"requestId":"req-[0-9a-f-]{36}","surface":"glance-v2","route":"\/v2\/images","method":"POST","path":"\/v2\/images","status":201,"durationMs":[\d.]+,"bytesIn":\d+,"bytesOut":\d+/,
+        'request log event with request id, route, status, time and bytes',
+      );
     } finally {
       assert.equal(await glint.stop(), 0);
     }
@@ -117,6 +121,17 @@ describe('the glint server process', function () {
       assert.deepEqual(statuses, Array.from({ length: 40 }, () => [201, 200]));
       const listed = (await (await request('/v2/images?limit=100')).json()) as { images: Array<{ os_distro?: string }> };
       assert.equal(listed.images.filter((image) => image.os_distro === 'x').length, 40);
+
+      // One scrape sees the whole node: whichever worker answers, the primary has summed both
+      // workers' counters (each worker alone served only part of the 41 creates).
+      for (let i = 0; i < 3; i++) {
+        const scrape = await request('/metrics', { headers: { Connection: 'close' } });
+        assert.equal(scrape.status, 200);
+        const text = await scrape.text();
+        assert.match(text, /^glint_http_requests_total\{surface="glance-v2",route="\/v2\/images",method="POST",status="201"\} 41$/m);
+        assert.match(text, /^glint_http_requests_total\{surface="glance-v2",route="\/v2\/images\/\{id\}",method="PATCH",status="200"\} 40$/m);
+        assert.match(text, /^process_cpu_user_seconds_total \d/m);
+      }
 
       const [victim] = workers();
       process.kill(victim, 'SIGKILL');

@@ -4,7 +4,7 @@ import type { AlgorithmService } from '../../../domain/algorithms/algorithm-serv
 import { type Authenticator, NoAuthAuthenticator } from '../../identity';
 import { assignRequestId, authenticateRequest, type Surface } from '../../surface';
 import { writeAlgoPlatformError } from './envelope';
-import { createDispatcher, createRoutes } from './router';
+import { BASE_PATH, createDispatcher, createRoutes } from './router';
 
 const PREFIX = '/algoPlatform';
 
@@ -16,7 +16,8 @@ const PREFIX = '/algoPlatform';
  */
 export function createAlgoPlatformSurface(algorithms: AlgorithmService, config: GlintConfig, flavourAuthenticator: Authenticator): Surface {
   const authenticator = config.auth.flavor === 'keystone' ? flavourAuthenticator : new NoAuthAuthenticator();
-  const dispatch = createDispatcher(createRoutes({ algorithms, uploadSizeCap: config.algoPlatform.uploadSizeCap }));
+  const routes = createRoutes({ algorithms, uploadSizeCap: config.algoPlatform.uploadSizeCap });
+  const dispatch = createDispatcher(routes);
   const middleware: Middleware = async (ctx: Context, _next: Next) => {
     const requestId = assignRequestId(ctx, authenticator);
     await authenticateRequest(ctx, authenticator, requestId);
@@ -28,5 +29,6 @@ export function createAlgoPlatformSurface(algorithms: AlgorithmService, config: 
     formatError: writeAlgoPlatformError,
     authenticator,
     middleware,
+    routes: () => [...routes.keys()].map((operation) => ({ method: 'POST', path: `${BASE_PATH}/${operation}` })),
   };
 }

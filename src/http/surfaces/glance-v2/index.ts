@@ -3,7 +3,7 @@ import type { GlintConfig } from '../../../config/types';
 import { fail } from '../../../domain/errors';
 import type { Services } from '../../../domain/services';
 import type { Authenticator } from '../../identity';
-import { assignRequestId, authenticateRequest, type Surface } from '../../surface';
+import { assignRequestId, authenticateRequest, openApiTemplate, type Surface, type SurfaceRoute } from '../../surface';
 import { writeGlanceError } from './error-body';
 import { createV2Router, routingRules } from './router';
 import { acceptedVersionSegments, negotiateVersion, versionsDocument } from './versions';
@@ -46,5 +46,13 @@ export function createGlanceSurface(services: Services, config: GlintConfig, aut
     await authenticateRequest(ctx, authenticator, requestId);
     await dispatch(ctx, next);
   };
-  return { name: 'glance-v2', claims: () => true, formatError: writeGlanceError, authenticator, middleware };
+  // the version documents, then the /v2 routes (HEAD is never routed: Glance answers it 405)
+  const listed: SurfaceRoute[] = [
+    { method: 'GET', path: '/' },
+    { method: 'GET', path: '/versions' },
+    ...router.stack.flatMap((layer) =>
+      layer.methods.filter((method) => method !== 'HEAD').map((method) => ({ method, path: openApiTemplate(String(layer.path)) })),
+    ),
+  ];
+  return { name: 'glance-v2', claims: () => true, formatError: writeGlanceError, authenticator, middleware, routes: () => listed };
 }
