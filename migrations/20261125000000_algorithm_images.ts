@@ -1,9 +1,13 @@
 import type { Knex } from 'knex';
-import { tableOptions } from './table-options';
+import { isMysql, tableOptions } from './table-options';
 
 /**
  * The algorithm registry (the algoPlatform surface): one row per algorithm image, soft-deleted.
  *
+ * - `event_type` is AUTO_INCREMENT on MySQL/MariaDB (a record registered without one gets the
+ *   next number, never one used before, deleted records included); SQLite has no auto-increment
+ *   outside the primary key, so there the repository takes MAX + 1 in the inserting transaction
+ *   (SQLite runs one writer at a time; a lost race is retried).
  * - `live` is 1 for a live record and NULL once it is deleted. Both SQLite and MySQL/MariaDB let
  *   any number of NULLs into a unique index, so the unique indexes on (name, tag, live) and
  *   (event_type, live) hold among live records only: a deleted record frees its name+tag and its
@@ -46,6 +50,10 @@ export async function up(knex: Knex): Promise<void> {
     table.unique(['event_type', 'live'], { indexName: 'algorithm_images_event_type_live_uq' });
     table.index(['live', 'name', 'tag'], 'algorithm_images_live_name_tag_idx');
   });
+  if (isMysql(knex)) {
+    // The server numbers records registered without an event type, whatever number of nodes insert at once.
+    await knex.raw('ALTER TABLE ?? MODIFY ?? INT NOT NULL AUTO_INCREMENT', ['algorithm_images', 'event_type']);
+  }
 
   await knex.schema.createTable('algorithm_image_dependencies', (table) => {
     options(table);

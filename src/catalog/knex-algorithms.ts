@@ -143,15 +143,17 @@ export class KnexAlgorithmRepository implements AlgorithmRepository {
       try {
         return await inTransaction(this.knex, async (trx) => {
           const dependsOn = dependencies ? await this.resolve(trx, dependencies) : null;
-          const eventType = record.eventType ?? (await nextEventType(trx));
+          // MySQL numbers the row itself (event_type is AUTO_INCREMENT there)
+          const given = record.eventType ?? (this.mysql ? null : await nextEventType(trx));
           const now = Date.now();
-          await trx(IMAGES).insert({
-            ...toColumns({ ...record, eventType }),
+          const [insertId] = (await trx(IMAGES).insert({
+            ...toColumns({ ...record, eventType: given }),
             dependency_event_types: joined(dependsOn),
             live: LIVE,
             created_at: now,
             updated_at: now,
-          });
+          })) as number[];
+          const eventType = given ?? toNumber(insertId);
           await insertDependencies(trx, record.id, dependsOn);
           return { ...record, eventType, dependsOn: dependsOn && dependsOn.length > 0 ? dependsOn : null };
         });
@@ -164,7 +166,7 @@ export class KnexAlgorithmRepository implements AlgorithmRepository {
         if (record.eventType !== null && (await this.liveEventTypeExists(record.eventType))) {
           throw new GlintError('ALGORITHM_EVENT_TYPE_IN_USE', `eventType ${record.eventType} already exists`, undefined, { cause: err });
         }
-        // An assigned event type went to a concurrent registration (or the winner is gone again): retry.
+        // SQLite: a number taken by a registration through another connection (or the winner is gone again): retry.
         if (attempt >= CREATE_ATTEMPTS) throw err;
       }
     }
@@ -229,8 +231,8 @@ export class KnexAlgorithmRepository implements AlgorithmRepository {
   }
 }
 
+/** SQLite's stand-in for AUTO_INCREMENT: every event type ever used, deleted records' too, plus one. */
 async function nextEventType(trx: Knex.Transaction): Promise<number> {
-  // Every event type ever used, deleted records' too, as an auto-increment would count.
   const row = (await trx(IMAGES).max({ highest: 'event_type' }).first()) as { highest: DbInteger | null } | undefined;
   return (toNullableNumber(row?.highest ?? null) ?? 0) + 1;
 }

@@ -153,6 +153,18 @@ describe('keystone flavour against a real Keystone', function () {
       assert.equal(res.headers['www-authenticate'], undefined);
     });
 
+    it('the algoPlatform registry needs a valid token too: 401 envelope without one, its own envelope with one', async function () {
+      const body = { imageName: 'algo/keystone', imageTag: '1.0', factory: 'f', algoName: 'a', algoType: '1' };
+      const refused = await app.http.post('/algoPlatform/images/_register').send(body);
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers['www-authenticate'], `Keystone uri="${ks.authUrl}"`);
+      assert.deepEqual(Object.keys(refused.body), ['status', 'res', 'msg']);
+      const registered = await app.http.post('/algoPlatform/images/_register').set(auth('memberA')).send(body);
+      assert.equal(registered.text, JSON.stringify({ status: '0', res: null, msg: '注册成功' }));
+      const found = await app.http.post('/algoPlatform/images/_search').set(auth('readerA')).send({ namespace: 'algo/keystone' });
+      assert.equal(found.body.res.data[0].imageName, 'algo/keystone');
+    });
+
     it('X-Storage-Token is accepted when X-Auth-Token is absent', async function () {
       const res = await app.http.get('/v2/images').set('X-Storage-Token', tokens.memberA);
       assert.equal(res.status, 200);

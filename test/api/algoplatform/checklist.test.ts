@@ -10,6 +10,7 @@ import {
   register,
   searchRecords,
   selfDeveloped,
+  spec,
   upload,
   type Json,
 } from './support';
@@ -353,5 +354,12 @@ forEachCatalog('algoPlatform: conformance checklist', (variant) => {
       assert.deepEqual(envelope(await post(app, '_delete', {}), 400).msg, 'imageId is required');
       assert.deepEqual(envelope(await post(app, '_register', minimal({ factory: '' })), 400).msg, 'factory is required');
     });
+  });
+});
+
+describe('algoPlatform: api-spec/algoplatform.yaml', function () {
+  it('compiles, and every documented operation was answered and checked against it above', function () {
+    assert.ok(spec.compileAllSchemas() >= 15);
+    assert.deepEqual(spec.uncoveredOperations(), [], spec.coveredResponses().join('\n'));
   });
 });
