@@ -17,6 +17,8 @@ WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
+# the OpenAPI documents served at GET /api-spec/<file> (found from package.json's folder)
+COPY api-spec ./api-spec
 COPY etc/glint.conf /etc/glint/glint.conf.sample
 # The default config: listen on all interfaces, catalog and images under /data. Mount your own
 # glance-api.conf-style file over /etc/glint/glint.conf (or set GLINT_<SECTION>_<KEY> variables).

@@ -14,24 +14,36 @@ import { JobRunner } from './domain/jobs/runner';
 import type { Services } from './domain/services';
 import { createAuthenticator, type Authenticator } from './http/identity';
 import { KeystoneAuthenticator } from './http/keystone';
-import { createHttpApp } from './http/server';
+import { loadApiSpecs } from './http/api-specs';
+import { createHttpApp, listRoutes } from './http/server';
 import { createAlgoPlatformSurface } from './http/surfaces/algoplatform';
 import { createGlanceSurface } from './http/surfaces/glance-v2';
-import { createLogger, type Logger } from './lib/logger';
-import { StoreRegistry } from './stores/registry';
+import { createLogger, createPino, type Logger } from './lib/logger';
+import { GlintMetrics } from './lib/metrics';
+import { observeStore } from './stores/observed';
+import { createStore, StoreRegistry } from './stores/registry';
 
 export interface GlintApp {
   koa: Koa;
   services: Services;
   catalog: Catalog;
   stores: StoreRegistry;
+  metrics: GlintMetrics;
+  /** Every route the app answers (server and surfaces), templates in OpenAPI form. */
+  routes: Array<{ surface: string; method: string; path: string }>;
   /** Stops background work and closes the catalog and stores. */
   close(): Promise<void>;
 }
 
 export interface BuildOptions {
+  /** The application log (default: pino on stderr, level and format from `[glint]`). */
   logger?: Logger;
+  /** Where request-log events go (default stdout); null = no request log. */
   accessLog?: NodeJS.WritableStream | null;
+  /** Add process_* and nodejs_* metrics (CPU, memory, event loop); the served process does. */
+  processMetrics?: boolean;
+  /** What GET /metrics answers (default: this app's registry); a cluster worker asks its primary. */
+  metricsText?: () => Promise<string>;
   /** Apply the catalog migrations first (default true). */
   migrate?: boolean;
   /** Run this node's job runner (default true). */
@@ -42,19 +54,28 @@ export interface BuildOptions {
 
 /** Composition root: config → catalog → stores → services → HTTP surfaces. */
 export async function buildApp(config: GlintConfig, options: BuildOptions = {}): Promise<GlintApp> {
-  const logger = options.logger ?? createLogger();
+  const logFormat = { level: config.server.logLevel, format: config.server.logFormat };
+  const logger = options.logger ?? createLogger(logFormat);
+  const metrics = new GlintMetrics({ defaultMetrics: options.processMetrics === true });
   const catalog = await KnexCatalog.open(config.database);
+  catalog.knex.on('query-error', (err: { code?: unknown } | null, query: { method?: unknown } | null) => {
+    metrics.catalogErrors.inc({ operation: String(query?.method ?? 'raw'), code: String(err?.code ?? 'unknown') });
+  });
   if (options.migrate !== false) await catalog.migrate();
-  const stores = new StoreRegistry(config.stores);
+  const stores = new StoreRegistry(config.stores, (storeConfig) =>
+    observeStore(createStore(storeConfig), (store, operation, kind) => metrics.storeErrors.inc({ store, operation, kind })),
+  );
 
   const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });
-  const ingest = new IngestPipeline({ images: catalog.images, limits: config.limits, logger });
+  const ingest = new ObservedIngestPipeline(metrics, { images: catalog.images, limits: config.limits, logger });
   const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger, diskFormats: diskFormatPolicy(config.images) });
   // one job runner per node: it claims imports (and later other jobs) from the catalog
   const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs: config.imports.taskTimeToLive * 3600_000 });
   jobs.register(new ImportJob({ images: catalog.images, stores, data, ingest, logger }));
   const imports = new ImportService({ catalog, stores, imports: config.imports, images, jobs });
   const services: Services = { images, data, imports };
+  metrics.observe(metrics.jobsInFlight, () => jobs.inFlight);
+  metrics.observeLabelled(metrics.jobQueueDepth, () => catalog.tasks.countPendingByType());
 
   const keystone = config.auth.keystone;
   const authenticator = createAuthenticator(
@@ -64,11 +85,20 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const glance = createGlanceSurface(services, config, authenticator);
   const algorithms = new AlgorithmService({ algorithms: catalog.algorithms, logger });
   const algoPlatform = createAlgoPlatformSurface(algorithms, config, authenticator);
+  // Glance claims every path: it stays last
+  const surfaces = [algoPlatform, glance];
+  const specs = loadApiSpecs();
+  if (specs.size === 0) logger.warn('no OpenAPI documents found; GET /api-spec/ serves none');
   const koa = createHttpApp({
-    // Glance claims every path: it stays last
-    surfaces: [algoPlatform, glance],
+    surfaces,
     logger,
-    accessLog: options.accessLog === undefined ? process.stdout : options.accessLog,
+    requestLog:
+      options.accessLog === null
+        ? null
+        : createPino({ ...logFormat, stream: options.accessLog ?? 1, buffered: options.accessLog === undefined }),
+    metrics,
+    metricsText: options.metricsText ?? (() => metrics.text()),
+    specs,
   });
   if (options.startWorkers !== false) jobs.start();
 
@@ -77,10 +107,31 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     services,
     catalog,
     stores,
+    metrics,
+    routes: listRoutes(surfaces),
     async close() {
       await jobs.stop();
       await stores.close();
       await catalog.close();
     },
   };
+}
+
+/** The ingest pipeline, counting the writes streaming into a store (uploads, stages, imports). */
+class ObservedIngestPipeline extends IngestPipeline {
+  constructor(
+    private readonly metrics: GlintMetrics,
+    deps: ConstructorParameters<typeof IngestPipeline>[0],
+  ) {
+    super(deps);
+  }
+
+  override async write(...args: Parameters<IngestPipeline['write']>): ReturnType<IngestPipeline['write']> {
+    this.metrics.uploadsInFlight.inc();
+    try {
+      return await super.write(...args);
+    } finally {
+      this.metrics.uploadsInFlight.dec();
+    }
+  }
 }

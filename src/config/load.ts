@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as ini from 'ini';
 import { parseDatabaseUrl } from './database-url';
 import { SECTIONS, STORE_SECTIONS, envName, type OptionSpec } from './schema';
-import type { AuthFlavor, DatabaseConfig, GlintConfig, StoreConfig } from './types';
+import type { AuthFlavor, DatabaseConfig, GlintConfig, ServerConfig, StoreConfig } from './types';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -111,6 +111,8 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       publicEndpoint: (d('public_endpoint') as string) || null,
       shutdownTimeout: reader.value('glint', SECTIONS.glint, 'shutdown_timeout') as number,
       workers: workerCount(d('workers') as string, database, where),
+      logLevel: reader.value('glint', SECTIONS.glint, 'log_level') as ServerConfig['logLevel'],
+      logFormat: reader.value('glint', SECTIONS.glint, 'log_format') as ServerConfig['logFormat'],
     },
     database,
     stores: { multiStore, defaultStoreId, stores },

@@ -127,7 +127,21 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
     { key: 'disallowed_ports', type: list, default: '', help: 'web-download ports refused.' },
   ],
   task: [{ key: 'task_time_to_live', type: int(1), default: '48', help: 'Hours a finished task stays visible.' }],
-  glint: [{ key: 'shutdown_timeout', type: int(0), default: '30', help: 'Seconds to finish in-flight requests on SIGTERM.' }],
+  glint: [
+    { key: 'shutdown_timeout', type: int(0), default: '30', help: 'Seconds to finish in-flight requests on SIGTERM.' },
+    {
+      key: 'log_level',
+      type: { kind: 'enum', values: ['debug', 'info', 'warn', 'error'] },
+      default: 'info',
+      help: 'Least severe event logged (application log on stderr, request log on stdout).',
+    },
+    {
+      key: 'log_format',
+      type: { kind: 'enum', values: ['json', 'pretty'] },
+      default: 'json',
+      help: 'json: one JSON object per line; pretty: human-readable lines for a terminal.',
+    },
+  ],
   algoplatform: [
     {
       key: 'upload_size_cap',

@@ -24,6 +24,10 @@ export interface ServerConfig {
   shutdownTimeout: number;
   /** Worker processes (Glance `workers`); 0 serves in the main process. */
   workers: number;
+  /** `[glint] log_level`: least severe event written (application and request logs). */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** `[glint] log_format`: json (one object per line) or pretty (human-readable, for a terminal). */
+  logFormat: 'json' | 'pretty';
 }
 
 export type DatabaseConfig =

@@ -6,7 +6,6 @@ import type { GlintMetrics } from '../lib/metrics';
 import { isSelfWriting } from '../lib/self-writing-body';
 import { clientGone } from './body';
 import { type HttpProblem, toProblem } from './errors';
-import { requestIdFor } from './identity';
 import { claimingSurface, openApiTemplate, routeMatcher, type Surface, type SurfaceRoute } from './surface';
 
 export interface HttpAppOptions {
@@ -178,7 +177,6 @@ function serverRoutes(options: HttpAppOptions): Middleware {
     }
     if (ctx.path === '/metrics' && ctx.method === 'GET' && options.metricsText) {
       ctx.state.route = '/metrics';
-      ctx.set('x-openstack-request-id', requestIdFor(ctx, false));
       ctx.status = 200;
       ctx.set('Content-Type', options.metrics?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8');
       ctx.body = await options.metricsText();
