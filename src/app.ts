@@ -11,6 +11,7 @@ import { ImportJob } from './domain/imports/import-job';
 import { ImportService } from './domain/imports/import-service';
 import { IngestPipeline } from './domain/ingest';
 import { JobRunner } from './domain/jobs/runner';
+import { Reconciler } from './domain/reconciler';
 import type { Services } from './domain/services';
 import { createAuthenticator, type Authenticator } from './http/identity';
 import { KeystoneAuthenticator } from './http/keystone';
@@ -67,7 +68,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   );
 
   const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });
-  const ingest = new ObservedIngestPipeline(metrics, { images: catalog.images, limits: config.limits, logger });
+  const ingest = new ObservedIngestPipeline(metrics, { images: catalog.images, limits: config.limits, logger, writeLeaseMs: config.recovery.writeLeaseMs });
   const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger, diskFormats: diskFormatPolicy(config.images) });
   // one job runner per node: it claims imports (and later other jobs) from the catalog
   const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs: config.imports.taskTimeToLive * 3600_000 });
@@ -100,7 +101,18 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     metricsText: options.metricsText ?? (() => metrics.text()),
     specs,
   });
-  if (options.startWorkers !== false) jobs.start();
+  // every node runs one: writes whose node died, unfinished imports, objects nothing references
+  const reconciler = new Reconciler({
+    catalog,
+    stores,
+    logger,
+    intervalMs: config.recovery.reconcileIntervalMs,
+    orphanGraceMs: config.recovery.orphanGraceMs,
+  });
+  if (options.startWorkers !== false) {
+    jobs.start();
+    reconciler.start();
+  }
 
   return {
     koa,
@@ -110,6 +122,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     metrics,
     routes: listRoutes(surfaces),
     async close() {
+      await reconciler.stop();
       await jobs.stop();
       await stores.close();
       await catalog.close();

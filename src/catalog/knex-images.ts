@@ -3,7 +3,7 @@ import { GlintError } from '../domain/errors';
 import { HIDDEN_STATUSES, type Image } from '../domain/image';
 import { attributeColumns, childrenDocument, imageByIdStatement, LIVE_LOCATION, loadImages, writeChildrenDocument, type ImageRow } from './image-rows';
 import { imageListStatement } from './image-list-query';
-import type { DeletedImage, ImageChanges, ImageListQuery, ImageRepository, NewImage, UpdateCondition } from '../domain/repositories';
+import type { DeletedImage, ImageChanges, ImageListQuery, ImageRepository, NewImage, StuckWrite, UpdateCondition } from '../domain/repositories';
 import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
 import { createStatementRunner, type StatementRunner } from './statements';
 
@@ -83,6 +83,7 @@ export class KnexImageRepository implements ImageRepository {
       // the condition fails nothing else is touched.
       const updated = await whereCondition(trx('images').where({ id, deleted: false, kind: GLANCE_KIND }), condition).update({
         ...attributeColumns(changes.attributes ?? {}),
+        ...writeLeaseColumns(changes),
         updated_at: now,
         revision: trx.raw('revision + 1'),
       });
@@ -171,6 +172,63 @@ export class KnexImageRepository implements ImageRepository {
     const [result] = (await query) as Array<{ total: DbInteger | null }>;
     return result?.total == null ? 0 : toNumber(result.total);
   }
+
+  async renewWriteLease(id: string, holder: string, expiresAt: Date): Promise<boolean> {
+    const updated = await this.knex('images')
+      .where({ id, deleted: false, write_lease_holder: holder })
+      .update({ write_lease_expires_at: expiresAt.getTime() });
+    return updated > 0;
+  }
+
+  async findStuckWrites(now: Date, limit: number): Promise<StuckWrite[]> {
+    type Row = { id: string; status: string; revision: DbInteger; write_lease_holder: string | null; import_task?: string | null };
+    const expired = (await this.knex('images')
+      .select('id', 'status', 'revision', 'write_lease_holder')
+      .whereIn('status', ['saving', 'uploading'])
+      .whereNotNull('write_lease_expires_at')
+      .where('write_lease_expires_at', '<', now.getTime())
+      .where('deleted', false)
+      .limit(limit)) as Row[];
+    const importing = (await this.knex('images')
+      .leftJoin('image_properties', (join) => {
+        join.on('image_properties.image_id', '=', 'images.id').andOnVal('image_properties.name', '=', 'os_glance_import_task');
+      })
+      .select('images.id', 'images.status', 'images.revision', 'images.write_lease_holder', 'image_properties.value as import_task')
+      .where('images.status', 'importing')
+      .where('images.deleted', false)
+      .limit(limit)) as Row[];
+    return [...expired, ...importing].map((row) => ({
+      id: row.id,
+      status: row.status as StuckWrite['status'],
+      revision: toNumber(row.revision),
+      writeLeaseHolder: row.write_lease_holder,
+      importTask: row.import_task ?? null,
+    }));
+  }
+
+  async referencedKeys(storeId: string, keys: readonly string[]): Promise<Set<string>> {
+    const referenced = new Set<string>();
+    if (keys.length === 0) return referenced;
+    const queries = [
+      this.knex('image_locations').distinct('object_key').where('store_id', storeId).whereIn('object_key', [...keys]),
+      this.knex('image_big_data').distinct('object_key').where('store_id', storeId).whereIn('object_key', [...keys]),
+      this.knex('upload_chunks')
+        .join('chunked_uploads', 'chunked_uploads.id', 'upload_chunks.upload_id')
+        .distinct('upload_chunks.object_key')
+        .where('chunked_uploads.store_id', storeId)
+        .whereIn('upload_chunks.object_key', [...keys]),
+    ];
+    for (const query of queries) {
+      for (const row of (await query) as Array<{ object_key: string }>) referenced.add(row.object_key);
+    }
+    return referenced;
+  }
+}
+
+function writeLeaseColumns(changes: ImageChanges): Record<string, string | number | null> {
+  if (changes.writeLease === undefined) return {};
+  const lease = changes.writeLease;
+  return { write_lease_holder: lease?.holder ?? null, write_lease_expires_at: lease?.expiresAt.getTime() ?? null };
 }
 
 function whereCondition(query: Knex.QueryBuilder, condition: UpdateCondition | undefined): Knex.QueryBuilder {
@@ -178,6 +236,9 @@ function whereCondition(query: Knex.QueryBuilder, condition: UpdateCondition | u
     query.whereIn('status', typeof condition.status === 'string' ? [condition.status] : [...condition.status]);
   }
   if (condition?.revision !== undefined) query.where('revision', condition.revision);
+  if (condition?.writeLeaseHolder === null) query.whereNull('write_lease_holder');
+  else if (condition?.writeLeaseHolder !== undefined) query.where('write_lease_holder', condition.writeLeaseHolder);
+  if (condition?.writeLeaseExpiredAt !== undefined) query.whereNotNull('write_lease_expires_at').where('write_lease_expires_at', '<', condition.writeLeaseExpiredAt.getTime());
   return query;
 }
 
@@ -185,6 +246,9 @@ function conditionHolds(image: Image, condition: UpdateCondition | undefined): b
   if (condition?.status !== undefined) {
     const statuses: readonly string[] = typeof condition.status === 'string' ? [condition.status] : condition.status;
     if (!statuses.includes(image.status)) return false;
+  }
+  if (condition?.writeLeaseHolder !== undefined || condition?.writeLeaseExpiredAt !== undefined) {
+    throw new Error('markDeleted takes no write lease condition');
   }
   return condition?.revision === undefined || condition.revision === image.revision;
 }

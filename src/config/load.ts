@@ -147,6 +147,11 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       disallowedPorts: ports('disallowed_ports'),
       taskTimeToLive: reader.value('task', SECTIONS.task, 'task_time_to_live') as number,
     },
+    recovery: {
+      writeLeaseMs: (reader.value('glint', SECTIONS.glint, 'write_lease_time') as number) * 1000,
+      reconcileIntervalMs: (reader.value('glint', SECTIONS.glint, 'reconcile_interval') as number) * 1000,
+      orphanGraceMs: (reader.value('glint', SECTIONS.glint, 'orphan_grace_period') as number) * 1000,
+    },
     algoPlatform: {
       uploadSizeCap: reader.value('algoplatform', SECTIONS.algoplatform, 'upload_size_cap') as number,
     },

@@ -141,6 +141,19 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
       default: 'json',
       help: 'json: one JSON object per line; pretty: human-readable lines for a terminal.',
     },
+    {
+      key: 'write_lease_time',
+      type: int(1),
+      default: '60',
+      help: 'Seconds an image data write (upload, stage) holds its lease without renewal; it is renewed every third of it. An image whose write lease expired (its node died) is put back to queued.',
+    },
+    { key: 'reconcile_interval', type: int(1), default: '60', help: 'Seconds between runs of the reconciler on each node (it also runs at start-up).' },
+    {
+      key: 'orphan_grace_period',
+      type: int(1),
+      default: '3600',
+      help: 'Seconds before the reconciler deletes a stored object no catalog row references, or an unfinished upload left idle; longer than any upload may pause.',
+    },
   ],
   algoplatform: [
     {
@@ -175,7 +188,12 @@ export const STORE_SECTIONS: Readonly<Record<'file' | 's3', readonly OptionSpec[
     },
     { key: 's3_store_large_object_size', type: int(1), default: '100', help: 'MiB above which uploads use multipart.' },
     { key: 's3_store_large_object_chunk_size', type: int(5), default: '10', help: 'Multipart part size in MiB (S3 minimum 5).' },
-    { key: 's3_store_thread_pools', type: int(1), default: '10', help: 'Parts uploaded concurrently.' },
+    {
+      key: 's3_store_thread_pools',
+      type: int(1),
+      default: '2',
+      help: 'Parts of one upload in flight at once (glint default 2, Glance 10): each upload holds up to this + 1 parts of s3_store_large_object_chunk_size in memory.',
+    },
     {
       key: 's3_store_checksum_mode',
       type: { kind: 'enum', values: ['when_supported', 'when_required'] },

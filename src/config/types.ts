@@ -12,6 +12,7 @@ export interface GlintConfig {
   images: ImagePolicyConfig;
   limits: LimitsConfig;
   imports: ImportConfig;
+  recovery: RecoveryConfig;
   algoPlatform: AlgoPlatformConfig;
 }
 
@@ -127,6 +128,16 @@ export interface LimitsConfig {
   imageLocationQuota: number;
   limitParamDefault: number;
   apiLimitMax: number;
+}
+
+/** `[glint]` keys of crash recovery: write leases and the reconciler. */
+export interface RecoveryConfig {
+  /** How long a reserved write holds its lease without renewal (ms; `write_lease_time`). */
+  writeLeaseMs: number;
+  /** Between reconciler runs (ms; `reconcile_interval`). */
+  reconcileIntervalMs: number;
+  /** Age before unreferenced objects and idle temporaries are deleted (ms; `orphan_grace_period`). */
+  orphanGraceMs: number;
 }
 
 export interface ImportConfig {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { LimitsConfig } from '../config/types';
@@ -9,11 +10,14 @@ import { StoreError } from '../stores/blob-store';
 import { GlintError, fail } from './errors';
 import { assertTransition, type Image, type ImageStatus } from './image';
 import type { ImageChanges, ImageRepository } from './repositories';
+import { DEFAULT_WRITE_LEASE_MS, keepWriteLease, newWriteLease } from './write-lease';
 
 export interface IngestDeps {
   images: ImageRepository;
   limits: LimitsConfig;
   logger: Logger;
+  /** How long a reserved write's lease holds without renewal (ms; default 60 s). */
+  writeLeaseMs?: number;
 }
 
 /** What a finished write put where, with its digests. */
@@ -62,7 +66,10 @@ export interface IngestRequest {
   signal?: AbortSignal;
   /**
    * Reserve the image before writing: a conditional change from its current status to this one,
-   * checked against the status table. On failure the image goes back to the status it had.
+   * checked against the status table, taking a write lease that is renewed while the bytes stream
+   * and cleared by the commit or the release (see write-lease.ts; the reconciler recovers an
+   * image whose lease expired). A write whose lease is lost (the image was deleted or recovered)
+   * stops at once. On failure the image goes back to the status it had.
    */
   reserveAs?: ImageStatus;
   /** The status the image must still have when the write commits (default: `reserveAs`). */
@@ -82,10 +89,12 @@ export interface IngestRequest {
 }
 
 /**
- * The one way image data gets written: reserve → stream into a store under the size cap and the
- * owner's quota, hashing md5 + sha512 and keeping the head → commit the location, digests and
- * status in one conditional update. Whatever fails, nothing stays behind: the object is deleted
- * and the reservation released, in `finally`, before the error reaches the caller.
+ * The one way image data gets written: reserve (with a write lease) → stream into a store under
+ * the size cap and the owner's quota, hashing md5 + sha512 and keeping the head → commit the
+ * location, digests and status in one update conditional on the lease. Whatever fails, nothing
+ * stays behind: the object is deleted and the reservation released, in `finally`, before the
+ * error reaches the caller; a node that dies mid-write leaves its lease to expire and the
+ * reconciler to recover the image and sweep what it wrote.
  */
 export class IngestPipeline {
   constructor(private readonly deps: IngestDeps) {}
@@ -94,37 +103,53 @@ export class IngestPipeline {
     const { image, store, key, reserveAs } = request;
     const id = image.id;
     const reservedFrom = image.status;
-    if (reserveAs !== undefined) {
+    const leaseMs = this.deps.writeLeaseMs ?? DEFAULT_WRITE_LEASE_MS;
+    const holder = reserveAs === undefined ? null : randomUUID();
+    if (reserveAs !== undefined && holder !== null) {
       assertTransition(reservedFrom, reserveAs);
-      const reserved = await this.deps.images.update(id, { attributes: { status: reserveAs } }, { status: reservedFrom });
+      const reserved = await this.deps.images.update(id, { attributes: { status: reserveAs }, writeLease: newWriteLease(holder, leaseMs) }, { status: reservedFrom });
       if (!reserved) fail('IMAGE_UPLOAD_RACE_LOST', request.lost?.reserve ?? `Image ${id} was changed or deleted before its data could be written.`);
     }
     const commitIf = request.commitIf ?? reserveAs;
+    const leaseLost = new AbortController();
+    const stopLease = holder === null ? () => undefined : keepWriteLease(this.deps.images, id, holder, leaseMs, () => leaseLost.abort(), this.deps.logger);
+    const signal = request.signal ? AbortSignal.any([request.signal, leaseLost.signal]) : leaseLost.signal;
     let written = false;
     let committed = false;
     let allowance: UploadAllowance | null = null;
     try {
       allowance = await this.allowance(image, request.contentLength);
       const head = new HeadCapture(Math.max(request.headBytes ?? 0, request.check?.headBytes ?? 0), request.check ?? {});
-      const result = await this.put(store, key, request.source, head, allowance.maxSize, request.signal);
+      const result = await this.put(store, key, request.source, head, allowance.maxSize, signal);
       written = true;
       await this.checkQuotaAfterWrite(image, result.size);
       const data: IngestedData = { storeId: store.id, key, size: result.size, md5: result.md5, sha512: result.sha512, head: head.head };
-      const after = await this.deps.images.update(id, request.commit(data), commitIf === undefined ? undefined : { status: commitIf });
+      const changes = holder === null ? request.commit(data) : { ...request.commit(data), writeLease: null };
+      const condition = commitIf === undefined ? undefined : holder === null ? { status: commitIf } : { status: commitIf, writeLeaseHolder: holder };
+      const after = await this.deps.images.update(id, changes, condition);
       if (!after) fail('IMAGE_GONE', request.lost?.commit ?? `Image ${id} was deleted while its data was being written.`);
       committed = true;
       return { image: after, data };
     } catch (err) {
       request.source.destroy();
+      if (leaseLost.signal.aborted) throw await this.leaseLostError(id, request.lost?.commit, err);
       throw translateStoreError(err, this.deps.limits, allowance);
     } finally {
+      stopLease();
       if (!committed) {
         // The object goes before the status: once the image is back to its old status another
         // write may start, and it must not find (or lose) our object under the same key.
         if (written) await this.deleteQuietly(store, key);
-        if (reserveAs !== undefined) await this.release(id, reserveAs, reservedFrom);
+        if (reserveAs !== undefined && holder !== null) await this.release(id, reserveAs, reservedFrom, holder);
       }
     }
+  }
+
+  /** Why a write stopped when its lease went: its image was deleted, or its write was recovered. */
+  private async leaseLostError(id: string, deletedMessage: string | undefined, cause: unknown): Promise<GlintError> {
+    const image = await this.deps.images.get(id).catch(() => null);
+    if (image === null) return new GlintError('IMAGE_GONE', deletedMessage ?? `Image ${id} was deleted while its data was being written.`, undefined, { cause });
+    return new GlintError('IMAGE_UPLOAD_RACE_LOST', `The write of image ${id} lost its lease (it was not renewed in time) and was given up.`, undefined, { cause });
   }
 
   /**
@@ -181,9 +206,13 @@ export class IngestPipeline {
     }
   }
 
-  private async release(id: string, reservedAs: ImageStatus, back: ImageStatus): Promise<void> {
+  private async release(id: string, reservedAs: ImageStatus, back: ImageStatus, holder: string): Promise<void> {
     try {
-      await this.deps.images.update(id, { attributes: { status: back, size: null, virtualSize: null } }, { status: reservedAs });
+      await this.deps.images.update(
+        id,
+        { attributes: { status: back, size: null, virtualSize: null }, writeLease: null },
+        { status: reservedAs, writeLeaseHolder: holder },
+      );
     } catch (err) {
       // the reconciler puts images stuck in a reserved status back once their lease expires
       this.deps.logger.error('failed to release an image after a failed write', { imageId: id, status: reservedAs, error: String(err) });

@@ -58,6 +58,17 @@ export interface ImageChanges {
   addLocations?: Array<{ storeId: string; key: string; metadata?: Record<string, unknown> }>;
   /** Removes the live locations in these stores. */
   removeLocationsInStores?: string[];
+  /**
+   * Sets (a reserving write: its holder token and expiry) or clears (null: the write committed or
+   * released) the image's write lease. See `renewWriteLease`.
+   */
+  writeLease?: WriteLease | null;
+}
+
+/** Who holds an image's reserved write (a token per write) and until when, unless renewed. */
+export interface WriteLease {
+  holder: string;
+  expiresAt: Date;
 }
 
 /** What must still hold for a conditional update to apply. */
@@ -66,6 +77,21 @@ export interface UpdateCondition {
   status?: ImageStatus | readonly ImageStatus[];
   /** The image's revision must equal this. */
   revision?: number;
+  /** The image's write lease must be held by this token (null: no write lease held). */
+  writeLeaseHolder?: string | null;
+  /** A write lease must be held and have expired at this instant. */
+  writeLeaseExpiredAt?: Date;
+}
+
+/** An image a write or import may have left in a transitional status (see `findStuckWrites`). */
+export interface StuckWrite {
+  id: string;
+  status: ImageStatus;
+  revision: number;
+  /** saving / uploading: the expired lease's holder. */
+  writeLeaseHolder: string | null;
+  /** importing: the task the image is locked for (`os_glance_import_task`), if any. */
+  importTask: string | null;
 }
 
 /** Image fields a list may be ordered by (the domain's names; each surface maps its own). */
@@ -160,6 +186,22 @@ export interface ImageRepository {
   markDeleted(id: string, condition?: UpdateCondition): Promise<DeletedImage | null>;
   /** Σ size × live locations over `owner`'s images that are not deleted or killed. */
   storageUsage(owner: string, excludeImageId?: string): Promise<number>;
+  /**
+   * Moves the expiry of the write lease `holder` holds on image `id` to `expiresAt`; nothing else
+   * changes (neither revision nor updatedAt). False when the lease is no longer held by `holder`
+   * (the write was recovered by the reconciler, or the image was deleted).
+   */
+  renewWriteLease(id: string, holder: string, expiresAt: Date): Promise<boolean>;
+  /**
+   * Up to `limit` images in saving or uploading whose write lease expired before `now`, and images
+   * in importing (whose task the caller checks). Staged images (uploading, no lease) never appear.
+   */
+  findStuckWrites(now: Date, limit: number): Promise<StuckWrite[]>;
+  /**
+   * Which of `keys` (at most a few hundred) any catalog row references in store `storeId`: image
+   * locations, big data and the chunks of chunked uploads.
+   */
+  referencedKeys(storeId: string, keys: readonly string[]): Promise<Set<string>>;
 }
 
 export interface MemberRepository {

@@ -46,6 +46,24 @@ export interface BlobStore {
   /** Every committed key starting with `prefix` (all keys when omitted), in no particular order. */
   list(prefix?: string): AsyncIterable<string>;
 
+  /**
+   * When the object under `key` was last written (the backend's clock, at its granularity: S3
+   * gives whole seconds). Rejects with StoreError `not_found` when missing.
+   */
+  lastModified(key: string): Promise<Date>;
+
+  /**
+   * Removes what puts that never finished left behind: a put whose process died keeps its
+   * temporary state (a filesystem temp file, an S3 multipart upload) for ever, since only a live
+   * put cleans up after itself. Removes each temporary that has seen no write since `olderThan`
+   * (filesystem: the temp file's mtime; S3: the upload's initiation, as S3 reports no later
+   * activity) unless `inUse(key)` says a live put may still own it (asked for the put's key,
+   * when the driver knows it). Committed objects are never touched. A put whose temporary is
+   * removed under it rejects and leaves nothing. Resolves with the number removed; safe to run
+   * on several nodes at once (a temporary another sweep removed first is not counted).
+   */
+  sweepTemporary(options: SweepOptions): Promise<number>;
+
   /** What the driver is and how it is set up, in its own terms (no API's names or units). */
   details(): StoreDetails;
 
@@ -86,6 +104,12 @@ export interface PutOptions {
   /** The most bytes accepted before failing with `too_large`. */
   maxSize?: number;
   signal?: AbortSignal;
+}
+
+export interface SweepOptions {
+  olderThan: Date;
+  /** True when the put to `key` may still be running somewhere; its temporaries are kept. */
+  inUse?(key: string): Promise<boolean>;
 }
 
 export interface PutResult {

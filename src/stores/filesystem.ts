@@ -5,15 +5,30 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FilesystemStoreConfig } from '../config/types';
 import type { ByteRange } from '../lib/byte-range';
-import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type FileStoreDetails, type PutOptions, type PutResult } from './blob-store';
+import {
+  assertValidKey,
+  StoreError,
+  type BlobReadResult,
+  type BlobStore,
+  type FileStoreDetails,
+  type PutOptions,
+  type PutResult,
+  type SweepOptions,
+} from './blob-store';
 import { DescriptorCache } from './descriptor-cache';
 import { FileSink } from './file-sink';
 import { filesystemError, isErrno, notFoundError, type FsOperation } from './filesystem-errors';
 import { checkRange, closeIfAbandoned, FileRangeStream, fsCall, InMemoryRead, readExactly } from './filesystem-reads';
 import { abortedError, pipeMeasured } from './measure';
 
-/** Uploads in progress live here under random names; never listed, never a valid key. */
+/**
+ * Uploads in progress live here as `<uuid>+<key, '/' as '+'>` (just `<uuid>` when that is too
+ * long for a file name); never listed, never a valid key. The key in the name lets
+ * sweepTemporary ask whether the put that owns a file may still be running.
+ */
 const TEMP_DIR = '.tmp';
+/** Longest temp file name that still carries its key (NAME_MAX is 255 on Linux filesystems). */
+const MAX_TEMP_NAME = 255;
 /** Commit retries when a concurrent delete prunes the parent directory between mkdir and rename. */
 const RENAME_ATTEMPTS = 3;
 
@@ -64,7 +79,7 @@ export class FilesystemStore implements BlobStore {
   async put(key: string, source: Readable, options: PutOptions = {}): Promise<PutResult> {
     const target = this.pathOf(key);
     if (options.signal?.aborted) throw abortedError(this.id);
-    const tempPath = join(this.tempDir, randomUUID());
+    const tempPath = join(this.tempDir, tempName(key));
     let handle: FileHandle | undefined;
     let sink: FileSink | undefined;
     let committed = false;
@@ -169,6 +184,41 @@ export class FilesystemStore implements BlobStore {
     yield* this.walk(this.dataDir, '', prefix);
   }
 
+  async lastModified(key: string): Promise<Date> {
+    const path = this.pathOf(key);
+    const info = await stat(path).catch((err: unknown) => {
+      throw this.fsError(err, 'stat', key);
+    });
+    if (!info.isFile()) throw this.notFound(key);
+    return info.mtime;
+  }
+
+  async sweepTemporary({ olderThan, inUse }: SweepOptions): Promise<number> {
+    let entries;
+    try {
+      entries = await opendir(this.tempDir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return 0;
+      throw this.fsError(err, 'list', TEMP_DIR);
+    }
+    let removed = 0;
+    for await (const entry of entries) {
+      const path = join(this.tempDir, entry.name);
+      // a live put writes at least every few hundred KiB, moving the mtime on
+      const info = await stat(path).catch(() => null);
+      if (info === null || info.mtime >= olderThan) continue;
+      const key = keyOfTempName(entry.name);
+      if (key !== null && inUse && (await inUse(key))) continue;
+      try {
+        await unlink(path);
+        removed++;
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw this.fsError(err, 'delete', TEMP_DIR);
+      }
+    }
+    return removed;
+  }
+
   details(): FileStoreDetails {
     // every byte is written, zeros included
     return { type: 'file', dataDir: this.dataDir, chunkSize: this.chunkSize, sparseFiles: false };
@@ -243,6 +293,17 @@ export class FilesystemStore implements BlobStore {
   private fsError(err: unknown, operation: FsOperation, key: string): StoreError {
     return filesystemError(err, { storeId: this.id, dataDir: this.dataDir, operation, key });
   }
+}
+
+function tempName(key: string): string {
+  const name = `${randomUUID()}+${key.replaceAll('/', '+')}`;
+  return name.length <= MAX_TEMP_NAME ? name : randomUUID();
+}
+
+/** The key a temp file name carries, or null (a name without one, or not made by tempName). */
+function keyOfTempName(name: string): string | null {
+  const plus = name.indexOf('+');
+  return plus === 36 && plus < name.length - 1 ? name.slice(plus + 1).replaceAll('+', '/') : null;
 }
 
 /**

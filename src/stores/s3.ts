@@ -1,17 +1,29 @@
 import {
+  AbortMultipartUploadCommand,
   type BucketLocationConstraint,
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   paginateListObjectsV2,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import type { S3StoreConfig } from '../config/types';
-import { assertValidKey, StoreError, type BlobReadResult, type BlobStore, type ByteRange, type PutOptions, type PutResult, type S3StoreDetails } from './blob-store';
+import {
+  assertValidKey,
+  StoreError,
+  type BlobReadResult,
+  type BlobStore,
+  type ByteRange,
+  type PutOptions,
+  type PutResult,
+  type S3StoreDetails,
+  type SweepOptions,
+} from './blob-store';
 import { abortedError, pipeMeasured, type MeasureStream } from './measure';
 
 const MiB = 1024 * 1024;
@@ -20,7 +32,7 @@ export const MIN_PART_SIZE = 5 * MiB;
 /** S3 allows at most 10,000 parts per multipart upload. */
 const MAX_PARTS = 10_000;
 
-type S3Operation = 'put' | 'get' | 'stat' | 'delete' | 'list' | 'bucket';
+type S3Operation = 'put' | 'get' | 'stat' | 'delete' | 'list' | 'bucket' | 'sweep';
 
 /**
  * Objects live at `<bucket>/<key>`. Puts go through lib-storage's Upload: one PutObject when the
@@ -141,6 +153,49 @@ export class S3Store implements BlobStore {
       // a bucket that createBucketOnPut has not made yet holds nothing
       if (errorName(err) === 'NoSuchBucket') return;
       throw this.mapError(err, 'list', prefix ?? '');
+    }
+  }
+
+  async lastModified(key: string): Promise<Date> {
+    assertValidKey(key, this.id);
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: key }));
+      if (head.LastModified === undefined) throw new StoreError('unavailable', `stat ${JSON.stringify(key)}: no Last-Modified in the answer`, this.id);
+      return head.LastModified;
+    } catch (err) {
+      throw this.mapError(err, 'stat', key);
+    }
+  }
+
+  /** Aborts multipart uploads initiated before `olderThan` (S3 keeps them, and bills them, until then). */
+  async sweepTemporary({ olderThan, inUse }: SweepOptions): Promise<number> {
+    const { bucket } = this.config;
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (err) {
+        if (errorName(err) === 'NoSuchBucket') return removed;
+        throw this.mapError(err, 'sweep', bucket);
+      }
+      for (const upload of page.Uploads ?? []) {
+        const { Key: key, UploadId: uploadId, Initiated: initiated } = upload;
+        // an upload of unknown age is left alone
+        if (key === undefined || uploadId === undefined || initiated === undefined || initiated >= olderThan) continue;
+        if (inUse && (await inUse(key))) continue;
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+          removed++;
+        } catch (err) {
+          if (errorName(err) !== 'NoSuchUpload' && httpStatus(err) !== 404) throw this.mapError(err, 'sweep', key);
+        }
+      }
+      if (!page.IsTruncated) return removed;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
     }
   }
 

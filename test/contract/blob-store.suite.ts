@@ -303,6 +303,67 @@ export function blobStoreContract(factory: () => Promise<StoreUnderTest>): void 
       });
     });
 
+    describe('last modified and temporaries of unfinished puts', function () {
+      /** Starts a put of `data` into `key` that stalls after more than one part; resolves once the driver holds a temporary for it. */
+      async function stalledPut(key: string, data: Buffer): Promise<{ source: PassThrough; putting: Promise<PutResult> }> {
+        assert.ok(fixture);
+        const source = new PassThrough();
+        const putting = store.put(key, source);
+        putting.catch(() => undefined);
+        await writeInto(source, data.subarray(0, CONTRACT_PART_SIZE + 512 * KiB));
+        for (let attempt = 0; (await fixture.leftovers()).length === 0; attempt++) {
+          if (attempt >= 200) assert.fail('the stalled put has no temporary');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return { source, putting };
+      }
+
+      it('tells when an object was last written, and not_found for a missing key', async function () {
+        const before = Date.now();
+        await store.put('dated', sourceOf(Buffer.from('x')));
+        const after = Date.now();
+        const modified = (await store.lastModified('dated')).getTime();
+        // S3 reports whole seconds
+        assert.ok(modified >= before - 2000 && modified <= after + 2000, `${new Date(modified).toISOString()} is not the time of the put`);
+        await expectStoreError(store.lastModified('missing'), 'not_found');
+        await store.delete('dated');
+      });
+
+      it('sweeps nothing when no put is unfinished, and never a committed object', async function () {
+        await store.put('committed', sourceOf(Buffer.from('kept')));
+        assert.equal(await store.sweepTemporary({ olderThan: new Date(Date.now() + 3600_000) }), 0);
+        assert.deepEqual(await keysOf(store), ['committed']);
+        await store.delete('committed');
+      });
+
+      it('keeps the temporary of a put that is younger than the cutoff or in use, and the put completes', async function () {
+        const data = randomBytes(CONTRACT_PART_SIZE + MiB);
+        const { source, putting } = await stalledPut('in-progress', data);
+        assert.equal(await store.sweepTemporary({ olderThan: new Date(Date.now() - 3600_000) }), 0);
+        const asked: string[] = [];
+        const inUse = async (key: string): Promise<boolean> => {
+          asked.push(key);
+          return key === 'in-progress';
+        };
+        assert.equal(await store.sweepTemporary({ olderThan: new Date(Date.now() + 3600_000), inUse }), 0);
+        assert.deepEqual(asked, ['in-progress']);
+        source.end(data.subarray(CONTRACT_PART_SIZE + 512 * KiB));
+        assert.deepEqual(await putting, digestsOf(data));
+        assert.deepEqual(await keysOf(store), ['in-progress']);
+        await store.delete('in-progress');
+      });
+
+      it('removes the temporary of an abandoned put; a put still running on it then fails and leaves nothing', async function () {
+        const data = randomBytes(CONTRACT_PART_SIZE + MiB);
+        const { source, putting } = await stalledPut('abandoned', data);
+        assert.equal(await store.sweepTemporary({ olderThan: new Date(Date.now() + 3600_000), inUse: async () => false }), 1);
+        assert.equal(await store.sweepTemporary({ olderThan: new Date(Date.now() + 3600_000) }), 0, 'a second sweep finds nothing');
+        source.end(data.subarray(CONTRACT_PART_SIZE + 512 * KiB));
+        await assert.rejects(putting);
+        await assertNothingLeft();
+      });
+    });
+
     describe('keys', function () {
       it('accepts keys with slashes and lists by prefix', async function () {
         const keys = ['images/a/one', 'images/a/two', 'images/b', 'other'];

@@ -893,6 +893,69 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
     });
   });
 
+  describe('images: write leases and what the reconciler asks', () => {
+    const lease = (holder: string, inMs: number) => ({ holder, expiresAt: new Date(Date.now() + inMs) });
+
+    it('a reserving update takes the lease; only its holder renews, commits or releases it', async () => {
+      const image = await catalog.images.create(newImage());
+      const reserved = await catalog.images.update(image.id, { attributes: { status: 'saving' }, writeLease: lease('w1', 60_000) }, { status: 'queued' });
+      assert.ok(reserved);
+      assert.equal(await catalog.images.renewWriteLease(image.id, 'w2', new Date(Date.now() + 60_000)), false);
+      assert.equal(await catalog.images.renewWriteLease(image.id, 'w1', new Date(Date.now() + 60_000)), true);
+      const renewed = await catalog.images.get(image.id);
+      assert.equal(renewed?.revision, reserved.revision, 'a renewal changes no revision');
+      assert.equal(await catalog.images.update(image.id, { attributes: { status: 'active' }, writeLease: null }, { status: 'saving', writeLeaseHolder: 'w2' }), null);
+      const committed = await catalog.images.update(image.id, { attributes: { status: 'active' }, writeLease: null }, { status: 'saving', writeLeaseHolder: 'w1' });
+      assert.equal(committed?.status, 'active');
+      assert.equal(await catalog.images.renewWriteLease(image.id, 'w1', new Date(Date.now() + 60_000)), false, 'the commit cleared the lease');
+      assert.ok(await catalog.images.update(image.id, {}, { writeLeaseHolder: null }), 'no lease held now');
+    });
+
+    it('finds saving and uploading images whose lease expired, never a staged image or a live lease', async () => {
+      const expiredSaving = await catalog.images.create(newImage({ name: 'expired saving' }));
+      await catalog.images.update(expiredSaving.id, { attributes: { status: 'saving' }, writeLease: lease('a', -1000) });
+      const expiredStage = await catalog.images.create(newImage({ name: 'expired stage' }));
+      await catalog.images.update(expiredStage.id, { attributes: { status: 'uploading' }, writeLease: lease('b', -1000) });
+      const live = await catalog.images.create(newImage({ name: 'live' }));
+      await catalog.images.update(live.id, { attributes: { status: 'saving' }, writeLease: lease('c', 60_000) });
+      const staged = await catalog.images.create(newImage({ name: 'staged' }));
+      await catalog.images.update(staged.id, { attributes: { status: 'uploading', size: 3 }, writeLease: null });
+      const importing = await catalog.images.create(newImage({ name: 'importing', properties: { os_glance_import_task: 'task-1' } }));
+      await catalog.images.update(importing.id, { attributes: { status: 'importing' } });
+      const deleted = await catalog.images.create(newImage({ name: 'deleted' }));
+      await catalog.images.update(deleted.id, { attributes: { status: 'saving' }, writeLease: lease('d', -1000) });
+      await catalog.images.markDeleted(deleted.id);
+
+      const stuck = await catalog.images.findStuckWrites(new Date(), 100);
+      const byId = new Map(stuck.map((row) => [row.id, row]));
+      assert.deepEqual([...byId.keys()].sort(), [expiredSaving.id, expiredStage.id, importing.id].sort());
+      assert.equal(byId.get(expiredSaving.id)?.writeLeaseHolder, 'a');
+      assert.equal(byId.get(expiredStage.id)?.status, 'uploading');
+      assert.equal(byId.get(importing.id)?.importTask, 'task-1');
+
+      // recovery is conditional on the lease still being expired and held by the same write
+      const now = new Date();
+      assert.equal(await catalog.images.update(live.id, { attributes: { status: 'queued' }, writeLease: null }, { status: 'saving', writeLeaseHolder: 'c', writeLeaseExpiredAt: now }), null);
+      assert.equal(await catalog.images.renewWriteLease(expiredSaving.id, 'a', new Date(Date.now() + 60_000)), true);
+      assert.equal(await catalog.images.update(expiredSaving.id, { attributes: { status: 'queued' }, writeLease: null }, { status: 'saving', writeLeaseHolder: 'a', writeLeaseExpiredAt: now }), null);
+      const recovered = await catalog.images.update(expiredStage.id, { attributes: { status: 'queued' }, writeLease: null }, { status: 'uploading', writeLeaseHolder: 'b', writeLeaseExpiredAt: now });
+      assert.equal(recovered?.status, 'queued');
+    });
+
+    it('tells which keys of a store locations, big data and upload chunks reference', async () => {
+      const image = await catalog.images.create(newImage());
+      await catalog.images.update(image.id, { addLocations: [{ storeId: 'fast', key: image.id }] });
+      const now = Date.now();
+      await catalog.knex('image_big_data').insert({ image_id: image.id, name: 'manifest', store_id: 'fast', object_key: 'big/manifest', size: 1, digest: null, position: 0, created_at: now, updated_at: now });
+      await catalog.knex('chunked_uploads').insert({ id: 'u1', surface: 'file-mgmt', store_id: 'fast', status: 'receiving', created_at: now, updated_at: now });
+      await catalog.knex('upload_chunks').insert({ upload_id: 'u1', chunk_index: 0, object_key: 'chunks/u1/0', size: 1, created_at: now });
+      const keys = [image.id, 'big/manifest', 'chunks/u1/0', 'orphan', `staging/${image.id}`];
+      assert.deepEqual([...(await catalog.images.referencedKeys('fast', keys))].sort(), [image.id, 'big/manifest', 'chunks/u1/0'].sort());
+      assert.deepEqual([...(await catalog.images.referencedKeys('cold', keys))], [], 'the same keys in another store');
+      assert.deepEqual([...(await catalog.images.referencedKeys('fast', []))], []);
+    });
+  });
+
   describe('members', () => {
     it('adds a pending member, reads it back and counts it', async () => {
       const image = await catalog.images.create(newImage({ visibility: 'shared' }));

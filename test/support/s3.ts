@@ -29,8 +29,9 @@ export interface S3TestServer {
  *
  * s3rver 3.7.1 lacks a few S3 behaviours the blob-store contract relies on; they are added here,
  * following S3's documented semantics, so the tests exercise the driver rather than the fake:
- * - ListMultipartUploads (`GET /<bucket>?uploads`) and AbortMultipartUpload
- *   (`DELETE /<bucket>/<key>?uploadId=`), answered from s3rver's on-disk upload folders;
+ * - ListMultipartUploads (`GET /<bucket>?uploads`, with each upload's Initiated time) and
+ *   AbortMultipartUpload (`DELETE /<bucket>/<key>?uploadId=`), answered from s3rver's on-disk
+ *   upload folders;
  * - `Range: bytes=0-0` (s3rver reads an end of 0 as "no end" and returns the whole object);
  * - atomic PUTs: s3rver writes objects in place, so concurrent writes to one key interleave;
  *   writes to the same key are serialized, as S3's last-writer-wins requires.
@@ -179,7 +180,12 @@ function addMissingBehaviour(server: S3rverInternals): void {
       ids.map(async (id) => {
         // a folder without its key file is still an upload left behind
         const key = await readFile(join(uploadsDir(bucket), id, 'key'), 'utf8').catch(() => '');
-        return `<Upload><Key>${escapeXml(key)}</Key><UploadId>${escapeXml(id)}</UploadId></Upload>`;
+        // S3 reports when the upload was initiated: the folder's creation
+        const initiated = await stat(join(uploadsDir(bucket), id)).then(
+          (info) => `<Initiated>${info.birthtime.getTime() > 0 ? info.birthtime.toISOString() : info.ctime.toISOString()}</Initiated>`,
+          () => '',
+        );
+        return `<Upload><Key>${escapeXml(key)}</Key><UploadId>${escapeXml(id)}</UploadId>${initiated}</Upload>`;
       }),
     );
     sendXml(
