@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -29,13 +29,20 @@ class Collector extends Writable {
   }
 }
 
-async function openDescriptors(): Promise<number> {
-  return (await readdir('/proc/self/fd')).length;
+/**
+ * Descriptors this process holds on files under `dir` (all of them without `dir`). Counting only the
+ * store's own files keeps the count free of whatever else the test process opens meanwhile.
+ */
+async function openDescriptors(dir?: string): Promise<number> {
+  const fds = await readdir('/proc/self/fd');
+  if (dir === undefined) return fds.length;
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return targets.filter((target) => target.startsWith(dir + '/')).length;
 }
 
-async function settleDescriptors(expected: number): Promise<number> {
-  for (let i = 0; i < 50 && (await openDescriptors()) > expected; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  return openDescriptors();
+async function settleDescriptors(dir: string, expected: number): Promise<number> {
+  for (let i = 0; i < 50 && (await openDescriptors(dir)) > expected; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  return openDescriptors(dir);
 }
 
 describe('FilesystemStore reads: in-memory small reads and writeTo', function () {
@@ -71,7 +78,7 @@ describe('FilesystemStore reads: in-memory small reads and writeTo', function ()
   });
 
   it('writeTo sends a whole object through reused buffers, slow destination, and closes the descriptor', async function () {
-    const before = await openDescriptors();
+    const before = await openDescriptors(dataDir);
     const read = await store.get('blob');
     assert.ok(isSelfWriting(read.body));
     const out = new Collector(2);
@@ -80,7 +87,7 @@ describe('FilesystemStore reads: in-memory small reads and writeTo', function ()
     assert.equal(out.data.length, data.length);
     assert.ok(out.data.equals(data), 'content differs');
     assert.equal(out.chunks[0].length, MIN_STREAM_CHUNK_BYTES);
-    assert.equal(await settleDescriptors(before), before);
+    assert.equal(await settleDescriptors(dataDir, before), before);
   });
 
   it('writeTo sends a range with a partial last chunk', async function () {
@@ -94,7 +101,7 @@ describe('FilesystemStore reads: in-memory small reads and writeTo', function ()
   });
 
   it('writeTo rejects with a premature close when the destination goes away, and closes the descriptor', async function () {
-    const before = await openDescriptors();
+    const before = await openDescriptors(dataDir);
     const read = await store.get('blob');
     assert.ok(isSelfWriting(read.body));
     const out = new Collector(5);
@@ -102,12 +109,12 @@ describe('FilesystemStore reads: in-memory small reads and writeTo', function ()
     setTimeout(() => out.destroy(), 8);
     await assert.rejects(sending, (err: unknown) => (err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE');
     assert.ok(read.body.destroyed);
-    assert.equal(await settleDescriptors(before), before);
+    assert.equal(await settleDescriptors(dataDir, before), before);
   });
 
   it('writeTo fails and destroys the destination when the file ends early', async function () {
     await store.put('shrinking', Readable.from([data]));
-    const before = await openDescriptors();
+    const before = await openDescriptors(dataDir);
     const read = await store.get('shrinking');
     await truncate(join(dataDir, 'shrinking'), 2 * MiB);
     assert.ok(isSelfWriting(read.body));
@@ -115,7 +122,7 @@ describe('FilesystemStore reads: in-memory small reads and writeTo', function ()
     out.on('error', () => undefined);
     await assert.rejects(read.body.writeTo(out), /truncated while read/);
     assert.ok(out.destroyed);
-    assert.equal(await settleDescriptors(before), before);
+    assert.equal(await settleDescriptors(dataDir, before), before);
   });
 
   describe('descriptor cache of small range reads', function () {
@@ -127,11 +134,11 @@ describe('FilesystemStore reads: in-memory small reads and writeTo', function ()
 
     it('keeps one descriptor open per file read by small ranges, and closes them with the store', async function () {
       const own = new FilesystemStore({ id: 'own', type: 'file', description: null, dataDir, chunkSize: 64 * 1024 });
-      const before = await openDescriptors();
+      const before = await openDescriptors(dataDir);
       for (let i = 0; i < 20; i++) assert.ok((await small(own, 'blob', i * 4096, i * 4096 + 4095)).equals(data.subarray(i * 4096, i * 4096 + 4096)));
-      assert.equal(await openDescriptors(), before + 1);
+      assert.equal(await openDescriptors(dataDir), before + 1);
       await own.close();
-      assert.equal(await settleDescriptors(before), before);
+      assert.equal(await settleDescriptors(dataDir, before), before);
     });
 
     it('sees an object replaced through the store at once', async function () {
@@ -165,11 +172,11 @@ describe('FilesystemStore reads: in-memory small reads and writeTo', function ()
 
     it('drops the descriptor of an object deleted through the store', async function () {
       await store.put('deleted', Readable.from([Buffer.alloc(10, 7)]));
-      const before = await openDescriptors();
+      const before = await openDescriptors(dataDir);
       assert.ok((await small(store, 'deleted', 0, 9)).equals(Buffer.alloc(10, 7)));
-      assert.equal(await openDescriptors(), before + 1);
+      assert.equal(await openDescriptors(dataDir), before + 1);
       await store.delete('deleted');
-      assert.equal(await settleDescriptors(before), before);
+      assert.equal(await settleDescriptors(dataDir, before), before);
       await assert.rejects(store.get('deleted', { start: 0, end: 0 }), (err: unknown) => isStoreError(err, 'not_found'));
     });
   });
