@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--profile] [--only=io,api,list,big,s3] [--runs=N] [--seconds=N] [--no-install] [--no-build] [--keep]`
+ * `npm run bench [-- --quick] [--profile] [--only=io,api,list,big,s3,algo] [--runs=N] [--seconds=N] [--no-install] [--no-build] [--keep]`
  *
  * Starts everything it compares on loopback, measures in one run, prints a table (metric, glint,
  * reference, ratio, goal, PASS/FAIL) and writes it with every run's figures to
@@ -23,6 +23,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { algoPhase, algoRows, newAlgoMeasurements, type AlgoMeasurements } from './algoplatform';
 import { makeBlob } from './data';
 import { buildGlint, glintSourceState, REPO_ROOT, startGlint, type Glint, type GlintStore } from './glint';
 import { ensurePackages } from './install';
@@ -37,7 +38,7 @@ import { makeRow, median, renderTable, type Row } from './table';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const MB = 1e6;
-const PHASES = ['io', 'api', 'list', 'big', 's3'] as const;
+const PHASES = ['io', 'api', 'list', 'big', 's3', 'algo'] as const;
 type Phase = (typeof PHASES)[number];
 
 interface Settings {
@@ -116,6 +117,7 @@ interface Measurements {
   list: { glint: number[] };
   rss: { idle: number[]; small: number[]; big: number[]; smallSampled: number[]; bigSampled: number[]; s3: number[] };
   s3: { glintPut: number[]; directPut: number[]; glintGet: number[]; directGet: number[] };
+  algo: AlgoMeasurements;
   wrk: Record<string, WrkResult[]>;
   notes: string[];
   /** Scenarios that failed for glint, with the error. */
@@ -161,6 +163,7 @@ async function main(): Promise<number> {
     list: { glint: [] },
     rss: { idle: [], small: [], big: [], smallSampled: [], bigSampled: [], s3: [] },
     s3: { glintPut: [], directPut: [], glintGet: [], directGet: [] },
+    algo: newAlgoMeasurements(),
     wrk: {},
     notes: [],
     failures: {},
@@ -243,6 +246,7 @@ async function main(): Promise<number> {
       if (settings.phases.has('list')) await guarded(ctx, 'list', () => listPhase(ctx));
       if (settings.phases.has('big')) await guarded(ctx, 'big', () => bigPhase(ctx));
       if (settings.phases.has('s3')) await guarded(ctx, 's3', () => s3Phase(ctx));
+      if (settings.phases.has('algo')) await guarded(ctx, 'algo', () => runAlgoPhase(ctx));
     }
   } catch (err) {
     fatal = (err as Error).stack ?? String(err);
@@ -634,6 +638,19 @@ async function s3Phase(ctx: Context): Promise<void> {
   }
 }
 
+/** algo: the algoPlatform registry (bench/algoplatform.ts), on the list phase's catalog size. */
+function runAlgoPhase(ctx: Context): Promise<void> {
+  return algoPhase({
+    settings: ctx.settings,
+    records: ctx.settings.listImages,
+    tmp: ctx.tmp,
+    m: ctx.m,
+    log,
+    withGlint: (name, store, work, database) => withGlint(ctx, name, store, work, database),
+    startReference: (name, start) => startReference(name, start, ctx.refErrors),
+  });
+}
+
 /** --profile: each glint scenario in its own process under --cpu-prof, once, without references. */
 async function profileScenarios(ctx: Context): Promise<void> {
   const { settings, m } = ctx;
@@ -662,6 +679,7 @@ async function profileScenarios(ctx: Context): Promise<void> {
   }
   if (settings.phases.has('list')) await guarded(ctx, 'list', () => listPhase(ctx));
   if (settings.phases.has('s3')) await guarded(ctx, 's3', () => s3Phase(ctx));
+  if (settings.phases.has('algo')) await guarded(ctx, 'algo', () => runAlgoPhase(ctx));
 }
 
 // ---- the table ----------------------------------------------------------------------------------
@@ -730,6 +748,9 @@ function buildRows(settings: Settings, m: Measurements, refErrors: Record<string
       makeRow({ metric: `S3 GET /file ${size} (s3rver)`, unit: 'MiB/s', glintRuns: m.s3.glintGet, referenceRuns: m.s3.directGet, referenceName: 'SDK direct', goal: { kind: 'info' } }),
     );
     if (!settings.profile) rows.push(makeRow({ metric: `peak RSS, S3 ${size} PUT+GET`, unit: 'MB', glintRuns: m.rss.s3, goal: { kind: 'info' } }));
+  }
+  if (settings.phases.has('algo')) {
+    rows.push(...algoRows({ records: settings.listImages, connections: settings.connections, failure: m.failures.algo, floorError: refErrors['algo-floor'] }, m.algo));
   }
   return rows;
 }

@@ -4,6 +4,7 @@ import type { AlgorithmChanges, AlgorithmImage, DependencyRef, NewAlgorithmImage
 import type { AlgorithmRepository } from '../domain/algorithms/algorithm-repository';
 import { GlintError } from '../domain/errors';
 import { inTransaction, isUniqueViolation, toNullableNumber, toNumber, type DbInteger } from './sql';
+import { createStatementRunner, type Row as StatementRow, type SqlStatement, type StatementRunner } from './statements';
 
 const IMAGES = 'algorithm_images';
 const DEPENDENCIES = 'algorithm_image_dependencies';
@@ -47,6 +48,11 @@ const COLUMN: Readonly<Record<Exclude<keyof AlgorithmImage, 'dependsOn'>, string
 const FIELDS = Object.keys(COLUMN) as Array<keyof typeof COLUMN>;
 const INTEGER_FIELDS = new Set<string>(['pvcSize', 'tvChannel', 'pics', 'cpuRequests', 'gpuRequests', 'memRequests', 'eventType', 'frameInterval', 'frameNumber']);
 const SELECTED = [...FIELDS.map((field) => COLUMN[field]), 'dependency_event_types'];
+/** The columns of a record, for the hand-written reads (statements.ts): positions as in SELECTED. */
+const SELECT_RECORD = `SELECT ${SELECTED.map((column) => `\`${column}\``).join(', ')} FROM \`${IMAGES}\``;
+const DEPENDENCIES_POSITION = FIELDS.length;
+/** Search results in the (live, name, tag) index's order. */
+const SEARCH_ORDER = 'ORDER BY `live`, `name`, `tag`';
 
 type Row = Record<string, string | DbInteger | null>;
 
@@ -59,6 +65,74 @@ function toRecord(row: Row): AlgorithmImage {
   const dependencies = row.dependency_event_types as string | null;
   record.dependsOn = dependencies ? dependencies.split(',').map(Number) : null;
   return record as unknown as AlgorithmImage;
+}
+
+/** Position of each field in a hand-written read's row (SELECTED order). */
+const AT = Object.fromEntries(FIELDS.map((field, position) => [field, position])) as Record<keyof typeof COLUMN, number>;
+
+const text = (row: StatementRow, field: keyof typeof COLUMN) => row[AT[field]] as string | null;
+const integer = (row: StatementRow, field: keyof typeof COLUMN) => toNullableNumber(row[AT[field]] as DbInteger | null);
+
+/**
+ * A record from a hand-written read's row. One object literal, so every record has the same
+ * shape (a search builds a hundred of them, then the surface presents and serialises them).
+ */
+function rowToRecord(row: StatementRow): AlgorithmImage {
+  const dependencies = row[DEPENDENCIES_POSITION] as string | null;
+  return {
+    id: row[AT.id] as string,
+    name: row[AT.name] as string,
+    tag: row[AT.tag] as string,
+    ports: text(row, 'ports'),
+    mounts: text(row, 'mounts'),
+    pvcSize: integer(row, 'pvcSize'),
+    factory: text(row, 'factory'),
+    algoName: text(row, 'algoName'),
+    algoDesc: text(row, 'algoDesc'),
+    tvChannel: integer(row, 'tvChannel'),
+    pics: integer(row, 'pics'),
+    cpuRequests: integer(row, 'cpuRequests'),
+    gpuRequests: integer(row, 'gpuRequests'),
+    memRequests: integer(row, 'memRequests'),
+    config: text(row, 'config'),
+    algoType: row[AT.algoType] as string,
+    eventType: toNumber(row[AT.eventType] as DbInteger),
+    subPaths: text(row, 'subPaths'),
+    hostPaths: text(row, 'hostPaths'),
+    workingDir: text(row, 'workingDir'),
+    env: text(row, 'env'),
+    command: text(row, 'command'),
+    args: text(row, 'args'),
+    dependsOn: dependencies ? dependencies.split(',').map(Number) : null,
+    frameInterval: integer(row, 'frameInterval'),
+    frameNumber: integer(row, 'frameNumber'),
+    incidentId: text(row, 'incidentId'),
+    useableFlag: text(row, 'useableFlag'),
+  };
+}
+
+/** The live records' search statement: a namespace is a range of the (live, name, tag) index. */
+export function searchStatement(query: { namePrefix: string | null; nameContains: string | null }): SqlStatement {
+  const conditions = ['`live` = 1'];
+  const bindings: string[] = [];
+  if (query.namePrefix) {
+    conditions.push('`name` >= ?');
+    bindings.push(query.namePrefix);
+    const upper = prefixUpperBound(query.namePrefix);
+    if (upper !== null) {
+      conditions.push('`name` < ?');
+      bindings.push(upper);
+    } else {
+      conditions.push('instr(`name`, ?) = 1');
+      bindings.push(query.namePrefix);
+    }
+  }
+  // instr is literal and, with the binary collations of both databases, case-sensitive.
+  if (query.nameContains) {
+    conditions.push('instr(`name`, ?) > 0');
+    bindings.push(query.nameContains);
+  }
+  return { sql: `${SELECT_RECORD} WHERE ${conditions.join(' AND ')} ${SEARCH_ORDER}`, bindings };
 }
 
 function toColumns(fields: Partial<Record<keyof typeof COLUMN, unknown>>): Record<string, unknown> {
@@ -89,33 +163,29 @@ export function prefixUpperBound(prefix: string): string | null {
 /** Algorithm records on SQLite and MySQL/MariaDB (tables of migrations/20261125000000_algorithm_images.ts). */
 export class KnexAlgorithmRepository implements AlgorithmRepository {
   private readonly mysql: boolean;
+  /** Reads past knex's query builder, with the driver's prepared-statement cache (statements.ts). */
+  private readonly runner: StatementRunner;
+  /** SQLite: registrations as one synchronous IMMEDIATE transaction on knex's connection. */
+  private readonly sqliteWriter: SqliteWriter | null;
 
   constructor(private readonly knex: Knex) {
     this.mysql = isMysql(knex);
+    this.runner = createStatementRunner(knex);
+    this.sqliteWriter = this.mysql ? null : new SqliteWriter(knex);
   }
 
   async get(id: string): Promise<AlgorithmImage | null> {
-    const row = (await this.knex(IMAGES).select(SELECTED).where({ id, live: LIVE }).first()) as Row | undefined;
-    return row ? toRecord(row) : null;
+    const [row] = await this.runner.rows(this.knex, { sql: `${SELECT_RECORD} WHERE \`id\` = ? AND \`live\` = 1 LIMIT 1`, bindings: [id] });
+    return row ? rowToRecord(row) : null;
   }
 
   async findByNameTag(name: string, tag: string): Promise<AlgorithmImage | null> {
-    const row = (await this.knex(IMAGES).select(SELECTED).where({ name, tag, live: LIVE }).first()) as Row | undefined;
-    return row ? toRecord(row) : null;
+    const [row] = await this.runner.rows(this.knex, { sql: `${SELECT_RECORD} WHERE \`name\` = ? AND \`tag\` = ? AND \`live\` = 1 LIMIT 1`, bindings: [name, tag] });
+    return row ? rowToRecord(row) : null;
   }
 
   async search(query: { namePrefix: string | null; nameContains: string | null }): Promise<AlgorithmImage[]> {
-    const select = this.knex(IMAGES).select(SELECTED).where('live', LIVE);
-    if (query.namePrefix) {
-      select.where('name', '>=', query.namePrefix);
-      const upper = prefixUpperBound(query.namePrefix);
-      if (upper !== null) select.where('name', '<', upper);
-      else select.whereRaw('instr(name, ?) = 1', [query.namePrefix]);
-    }
-    // instr is literal and, with the binary collations of both databases, case-sensitive.
-    if (query.nameContains) select.whereRaw('instr(name, ?) > 0', [query.nameContains]);
-    const rows = (await select.orderBy([{ column: 'live' }, { column: 'name' }, { column: 'tag' }])) as Row[];
-    return rows.map(toRecord);
+    return (await this.runner.rows(this.knex, searchStatement(query))).map(rowToRecord);
   }
 
   async namesByEventType(eventTypes: readonly number[]): Promise<Map<number, DependencyRef[]>> {
@@ -141,6 +211,7 @@ export class KnexAlgorithmRepository implements AlgorithmRepository {
   async create(record: NewAlgorithmImage, dependencies: readonly DependencyRef[] | null): Promise<AlgorithmImage> {
     for (let attempt = 1; ; attempt++) {
       try {
+        if (this.sqliteWriter) return await this.sqliteWriter.create(record, dependencies);
         return await inTransaction(this.knex, async (trx) => {
           const dependsOn = dependencies ? await this.resolve(trx, dependencies) : null;
           // MySQL numbers the row itself (event_type is AUTO_INCREMENT there)
@@ -251,4 +322,87 @@ async function liveDependentExists(knex: Knex | Knex.Transaction, eventType: num
     .andWhere('a.live', LIVE);
   if (excludeId !== null) query.andWhereNot('d.image_id', excludeId);
   return (await query.first()) !== undefined;
+}
+
+/** The parts of knex's client and of a better-sqlite3 connection used by SqliteWriter. */
+interface KnexClient {
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(connection: unknown): Promise<unknown>;
+}
+interface SqliteStatement {
+  get(...bindings: unknown[]): unknown;
+  run(...bindings: unknown[]): unknown;
+}
+type Registration = (record: NewAlgorithmImage, dependencies: readonly DependencyRef[] | null) => AlgorithmImage;
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+  transaction(work: Registration): { immediate: Registration };
+}
+
+const INSERT_COLUMNS = [...FIELDS.map((field) => COLUMN[field]), 'dependency_event_types', 'live', 'created_at', 'updated_at'];
+/** Attempts of a registration whose BEGIN IMMEDIATE found the database busy past busy_timeout. */
+const BUSY_ATTEMPTS = 5;
+
+/**
+ * Registration on SQLite in one round: the connection is taken from knex's pool (so it waits for a
+ * knex transaction in this process, as a knex query would), and the whole transaction (BEGIN
+ * IMMEDIATE, the dependencies' event types, MAX + 1, the inserts, COMMIT) runs synchronously
+ * through statements prepared once per connection. IMMEDIATE takes the write lock first, so the
+ * event type read under it cannot be taken by another process before the commit, and no other
+ * request of this process can run between the statements.
+ */
+class SqliteWriter {
+  private connection: SqliteConnection | null = null;
+  private register: Registration | null = null;
+
+  constructor(private readonly knex: Knex) {}
+
+  async create(record: NewAlgorithmImage, dependencies: readonly DependencyRef[] | null): Promise<AlgorithmImage> {
+    const client = this.knex.client as KnexClient;
+    for (let attempt = 1; ; attempt++) {
+      const connection = (await client.acquireConnection()) as SqliteConnection;
+      try {
+        return this.registration(connection)(record, dependencies);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (attempt >= BUSY_ATTEMPTS || typeof code !== 'string' || !code.startsWith('SQLITE_BUSY')) throw err;
+      } finally {
+        await client.releaseConnection(connection);
+      }
+      await new Promise((resolve) => setTimeout(resolve, attempt * 10 * Math.random()));
+    }
+  }
+
+  /** The registration transaction, prepared once per connection (first use, or the pool replaced it). */
+  private registration(connection: SqliteConnection): Registration {
+    if (this.connection === connection && this.register !== null) return this.register;
+    const dependency = connection.prepare(`SELECT event_type FROM ${IMAGES} WHERE name = ? AND tag = ? AND live = ${LIVE} LIMIT 1`);
+    const highest = connection.prepare(`SELECT MAX(event_type) AS highest FROM ${IMAGES}`);
+    const insert = connection.prepare(`INSERT INTO ${IMAGES} (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`);
+    const insertDependency = connection.prepare(`INSERT INTO ${DEPENDENCIES} (image_id, position, event_type) VALUES (?, ?, ?)`);
+    const register = connection.transaction((record, dependencies) => {
+      let dependsOn: number[] | null = null;
+      if (dependencies) {
+        dependsOn = dependencies.map(({ name, tag }) => {
+          const row = name === '' || tag === '' ? undefined : (dependency.get(name, tag) as { event_type: DbInteger } | undefined);
+          if (!row) throw new GlintError('ALGORITHM_DEPENDENCY_NOT_FOUND', `No algorithm image ${name}:${tag} to depend on.`);
+          return toNumber(row.event_type);
+        });
+      }
+      let eventType = record.eventType;
+      if (eventType === null) {
+        const row = highest.get() as { highest: DbInteger | null } | undefined;
+        eventType = (toNullableNumber(row?.highest ?? null) ?? 0) + 1;
+      }
+      const now = Date.now();
+      const values: unknown[] = FIELDS.map((field) => (field === 'eventType' ? eventType : (record[field] ?? null)));
+      values.push(joined(dependsOn), LIVE, now, now);
+      insert.run(...values);
+      dependsOn?.forEach((eventTypeOfDependency, position) => insertDependency.run(record.id, position, eventTypeOfDependency));
+      return { ...record, eventType, dependsOn: dependsOn && dependsOn.length > 0 ? dependsOn : null };
+    }).immediate;
+    this.connection = connection;
+    this.register = register;
+    return register;
+  }
 }
