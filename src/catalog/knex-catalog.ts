@@ -7,6 +7,7 @@ import { KnexContainerImageRepository } from './knex-container-images';
 import { KnexImageRepository } from './knex-images';
 import { KnexMemberRepository } from './knex-members';
 import { KnexTaskRepository } from './knex-tasks';
+import { guardUnreachable } from './unreachable';
 import type { Catalog } from '../domain/repositories';
 
 /** How long migrate() waits for another node that holds the migration lock. */
@@ -22,11 +23,12 @@ export class KnexCatalog implements Catalog {
   readonly containerImages: KnexContainerImageRepository;
 
   constructor(readonly knex: Knex) {
-    this.images = new KnexImageRepository(knex);
-    this.members = new KnexMemberRepository(knex);
-    this.tasks = new KnexTaskRepository(knex);
-    this.algorithms = new KnexAlgorithmRepository(knex);
-    this.containerImages = new KnexContainerImageRepository(knex);
+    // a database out of reach is CATALOG_UNAVAILABLE (503), whichever repository met it
+    this.images = guardUnreachable(new KnexImageRepository(knex));
+    this.members = guardUnreachable(new KnexMemberRepository(knex));
+    this.tasks = guardUnreachable(new KnexTaskRepository(knex));
+    this.algorithms = guardUnreachable(new KnexAlgorithmRepository(knex));
+    this.containerImages = guardUnreachable(new KnexContainerImageRepository(knex));
   }
 
   /** Connects and checks the database answers; does not migrate. */

@@ -78,6 +78,8 @@ export const errorCatalog = {
   STORE_NOT_ENABLED: 'not_found',
   STORE_LAST_LOCATION: 'forbidden',
   STORE_UNAVAILABLE: 'unavailable',
+  /** The database behind the catalog cannot be reached. */
+  CATALOG_UNAVAILABLE: 'unavailable',
   STORE_WRITE_DENIED: 'unavailable',
   // import and tasks
   IMPORT_METHOD_INVALID: 'invalid',

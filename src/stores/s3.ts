@@ -209,9 +209,13 @@ export class S3Store implements BlobStore {
   }
 
   private async upload(key: string, body: MeasureStream, partSize: number): Promise<void> {
+    // After one part fails, Upload's other part uploaders go on reading the body until it ends, so
+    // a client still sending (or stalled) would hold the put open while S3 is away. The first
+    // failed request ends the body instead, and the put settles at once.
+    const client = onFailedRequest(this.client, (err) => body.destroy(this.mapError(err, 'put', key)));
     try {
       const upload = new Upload({
-        client: this.client,
+        client,
         params: { Bucket: this.config.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' },
         partSize,
         queueSize: this.config.concurrency,
@@ -278,6 +282,20 @@ export class S3Store implements BlobStore {
     }
     return new StoreError('unavailable', detail, this.id, { cause: err });
   }
+}
+
+/** `client`, telling `onFailure` of every request that fails (after the SDK's own retries). */
+function onFailedRequest(client: S3Client, onFailure: (err: unknown) => void): S3Client {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+      return (...args: Parameters<S3Client['send']>) =>
+        (target.send as (...a: Parameters<S3Client['send']>) => Promise<unknown>)(...args).catch((err: unknown) => {
+          onFailure(err);
+          throw err;
+        });
+    },
+  });
 }
 
 function isWellFormed({ start, end }: ByteRange): boolean {
