@@ -53,7 +53,7 @@ describe('glint-manage (processes on a config file)', function () {
   it('--help lists every command; a command explains itself', async () => {
     const all = await manage(['--help'], dir);
     assert.equal(all.code, 0);
-    for (const name of ['db sync', 'db version', 'db check', 'image import', 'image export', 'store scrub', 'image-store import']) {
+    for (const name of ['db sync', 'db version', 'db check', 'image import', 'image export', 'store scrub', 'reconcile', 'image-store import']) {
       assert.ok(all.stdout.includes(name), `${name} is listed`);
     }
     const one = await manage(['image', 'import', '--help'], dir);
@@ -67,7 +67,7 @@ describe('glint-manage (processes on a config file)', function () {
   it('a bad config file: exit 2 naming the key and the file; a missing one likewise', async () => {
     const bad = path.join(dir, 'bad.conf');
     writeFileSync(bad, '[DEFAULT]\nbind_port = not-a-port\n');
-    for (const command of [['db', 'check'], ['store', 'scrub'], ['image', 'export', 'x', 'y']]) {
+    for (const command of [['db', 'check'], ['store', 'scrub'], ['image', 'export', 'x', 'y'], ['reconcile']]) {
       const run = await manage(['--config-file', bad, ...command], dir);
       assert.equal(run.code, 2, `${command.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /configuration error: .*bad\.conf: \[DEFAULT\] bind_port/);
@@ -179,5 +179,11 @@ describe('glint-manage (processes on a config file)', function () {
     assert.match(longer.stdout, /size 3145734, catalog 3145733/);
     const unknown = await manage(['--config-file', conf, 'store', 'scrub', '--store', 'nowhere'], dir);
     assert.equal(unknown.code, 2);
+  });
+
+  it('reconcile: one pass, reported as JSON', async () => {
+    const run = await manage(['--config-file', conf, 'reconcile'], dir);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(run.stdout) as object).sort(), ['orphansDeleted', 'recovered', 'temporariesRemoved']);
   });
 });
