@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { BigDataEntry, ContainerImageChanges, ContainerImageRecord, NewContainerImage } from '../domain/container-images/model';
 import type { BigDataCommit, ContainerImageRepository } from '../domain/container-images/repository';
 import { GlintError } from '../domain/errors';
-import type { StoredObject } from '../domain/repositories';
+import type { StoredObject } from '../domain/stored-object';
 import { inTransaction, isUniqueViolation, toNumber, type DbInteger } from './sql';
 
 /** images.kind of container images; the Glance repository reads only 'glance' rows. */

@@ -2,6 +2,7 @@ import type { ContainerImageRepository } from './container-images/repository';
 import type { AlgorithmRepository } from './algorithms/algorithm-repository';
 import type { Image, ImageMember, ImageStatus, MemberStatus } from './image';
 import type { NewTask, Task, TaskCompletion, TaskStatus } from './jobs/task';
+import type { StoredObject } from './stored-object';
 
 /**
  * The catalog seen by the service. One implementation (knex) serves SQLite and MySQL; nothing
@@ -154,11 +155,6 @@ export interface ImageListQuery {
   limit: number;
 }
 
-/** An object in a store, named by the store's id and its key there. */
-export interface StoredObject {
-  storeId: string;
-  key: string;
-}
 
 export interface DeletedImage {
   image: Image;

@@ -1,4 +1,4 @@
-import type { StoredObject } from '../repositories';
+import type { StoredObject } from '../stored-object';
 import type { BigDataEntry, ContainerImageChanges, ContainerImageRecord, NewContainerImage } from './model';
 
 /** Outcome of recording a big-data object (see ContainerImageRepository.commitBigData). */

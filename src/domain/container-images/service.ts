@@ -5,7 +5,7 @@ import { isStoreError, type BlobStore } from '../../stores/blob-store';
 import type { StoreRegistry } from '../../stores/registry';
 import { fail, GlintError } from '../errors';
 import type { IngestPipeline } from '../ingest';
-import type { StoredObject } from '../repositories';
+import type { StoredObject } from '../stored-object';
 import type { BigDataEntry, ContainerImageChanges, ContainerImageRecord, CreateContainerImage, EpochNanos, StoredImage } from './model';
 import type { ContainerImageRepository } from './repository';
 import * as rules from './rules';
