@@ -46,11 +46,15 @@ const STAGING_PREFIX = 'staging/';
  * - An image in importing whose import task is gone or finished goes back to queued, its
  *   locations and digests dropped (the objects become unreferenced and are swept).
  * - In every store, temporaries idle for the grace period (filesystem `.tmp` files, S3 multipart
- *   uploads) and committed objects older than it that nothing references are deleted.
+ *   uploads) and committed objects older than it that nothing references are deleted. A sweep lists
+ *   every object, so the timer sweeps at most every half grace period: an orphan goes between one
+ *   and one and a half grace periods after it was written.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<ReconcileReport | null> | null = null;
+  /** When the timer last swept the stores (0: never). */
+  private sweptAt = 0;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -69,9 +73,10 @@ export class Reconciler {
     await this.running;
   }
 
-  /** One run: stuck images first (their objects may become orphans), then every store. */
-  async runOnce(now = new Date()): Promise<ReconcileReport> {
+  /** One run: stuck images first (their objects may become orphans), then, unless told not to, every store. */
+  async runOnce(now = new Date(), options: { sweepStores?: boolean } = {}): Promise<ReconcileReport> {
     const report: ReconcileReport = { recovered: await this.recoverStuckImages(now), orphansDeleted: 0, temporariesRemoved: 0 };
+    if (options.sweepStores === false) return report;
     const cutoff = new Date(now.getTime() - this.options.orphanGraceMs);
     for (const store of this.options.stores.all()) {
       try {
@@ -86,7 +91,10 @@ export class Reconciler {
 
   private runInBackground(): Promise<ReconcileReport | null> {
     // one run at a time per node; a tick during a long run is skipped
-    this.running ??= this.runOnce()
+    const now = new Date();
+    const sweepStores = now.getTime() - this.sweptAt >= this.options.orphanGraceMs / 2;
+    if (sweepStores && this.running === null) this.sweptAt = now.getTime();
+    this.running ??= this.runOnce(now, { sweepStores })
       .then((report) => {
         if (report.recovered + report.orphansDeleted + report.temporariesRemoved > 0) this.options.logger.info('reconciler', { ...report });
         return report;

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { isGlintError } from '../../src/domain/errors';
 import type { Image, ImageStatus, MemberStatus, Visibility } from '../../src/domain/image';
 import type { KnexCatalog } from '../../src/catalog/knex-catalog';
+import { migrationSource } from '../../migrations';
 import { newImageRecord } from '../support/records';
 import { defaultListQuery } from '../support/list-query';
 import type {
@@ -940,6 +941,20 @@ export function catalogContract(freshCatalog: () => Promise<KnexCatalog>): void 
       assert.equal(await catalog.images.update(expiredSaving.id, { attributes: { status: 'queued' }, writeLease: null }, { status: 'saving', writeLeaseHolder: 'a', writeLeaseExpiredAt: now }), null);
       const recovered = await catalog.images.update(expiredStage.id, { attributes: { status: 'queued' }, writeLease: null }, { status: 'uploading', writeLeaseHolder: 'b', writeLeaseExpiredAt: now });
       assert.equal(recovered?.status, 'queued');
+    });
+
+    it('the migration gives rows already in saving, or uploading without a size, a lease that expires later', async () => {
+      await catalog.knex.migrate.down({ migrationSource, name: '20261126000000_image_write_leases' });
+      const ids: Record<string, string> = {};
+      for (const [name, status, size] of [['saving', 'saving', null], ['stage crashed', 'uploading', null], ['staged', 'uploading', 5], ['queued', 'queued', null]] as const) {
+        const image = await catalog.images.create(newImage({ name }));
+        await catalog.knex('images').where('id', image.id).update({ status, size });
+        ids[name] = image.id;
+      }
+      await catalog.migrate();
+      assert.deepEqual(await catalog.images.findStuckWrites(new Date(), 100), [], 'not expired at once');
+      const later = await catalog.images.findStuckWrites(new Date(Date.now() + 11 * 60_000), 100);
+      assert.deepEqual(later.map((row) => row.id).sort(), [ids.saving, ids['stage crashed']].sort());
     });
 
     it('tells which keys of a store locations, big data and upload chunks reference', async () => {

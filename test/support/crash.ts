@@ -31,6 +31,8 @@ export interface CrashScenario {
   sentBeforeKill: number;
   /** `[glint] write_lease_time` (default 1 s): long enough for renewals under the scenario's load. */
   leaseSeconds?: number;
+  /** Longest wait for each stage (uploads saving, recovery…; default 60 s). */
+  stageTimeoutMs?: number;
 }
 
 export interface CrashFigures {
@@ -65,7 +67,8 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
   let glint = await startGlintProcess(['--config-file', conf], { cwd: scenario.dir, port });
   // no keep-alive: an idle connection would count as a descriptor of the server
   const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${glint.url}${p}`, { ...init, headers: { ...(init.headers as Record<string, string>), Connection: 'close' }, signal: AbortSignal.timeout(60_000) });
+    fetch(`${glint.url}${p}`, { ...init, headers: { ...(init.headers as Record<string, string>), Connection: 'close' }, signal: AbortSignal.timeout(stage) });
+  const stage = scenario.stageTimeoutMs ?? 60_000;
   let killed = false;
   try {
     await waitFor(() => glint.output().includes('"glint listening"'), 30_000, 'the workers to listen');
@@ -81,10 +84,10 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
     }
     const stalled = ids.slice(scenario.finished).map((id, n) => stalledUpload(glint.url, id, payloads[scenario.finished + n].subarray(0, scenario.sentBeforeKill)));
     await Promise.all(stalled.map((upload) => upload.sent));
-    await waitFor(async () => (await countStatus(api, 'saving')) === scenario.inFlight, 30_000, 'every stalled upload to be saving');
+    await waitFor(async () => (await countStatus(api, 'saving')) === scenario.inFlight, stage, 'every stalled upload to be saving');
     if (scenario.store.type === 's3' && scenario.sentBeforeKill > S3_PART_SIZE) {
       // past one part, each stalled upload has its multipart upload open before the kill
-      await waitFor(async () => (await unownedObjects(scenario, ids)).length >= scenario.inFlight, 60_000, 'a multipart upload per stalled upload');
+      await waitFor(async () => (await unownedObjects(scenario, ids)).length >= scenario.inFlight, stage, 'a multipart upload per stalled upload');
     }
     log(`${scenario.finished} uploads done, ${scenario.inFlight} in flight: SIGKILL`);
     killAll(glint);
@@ -102,7 +105,7 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
     await waitFor(() => glint.output().includes('"glint listening"'), 30_000, 'the restarted workers to listen');
     // recovered: nothing saving, and nothing in the store but the active images' data
     let state = await observe(api, scenario);
-    for (const deadline = Date.now() + 60_000; state.stuck > 0 || state.orphans.length > 0; state = await observe(api, scenario)) {
+    for (const deadline = Date.now() + stage; state.stuck > 0 || state.orphans.length > 0; state = await observe(api, scenario)) {
       if (Date.now() > deadline) break;
       await sleep(200);
     }
@@ -129,7 +132,7 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
     // counted once the re-uploads have warmed the server up (hashing threads, store clients)
     const fdsBefore = processFds(glint);
     await cutTransfers(glint.url, ids.slice(0, scenario.finished));
-    await waitFor(async () => (await countStatus(api, 'saving')) === 0, 30_000, 'cut uploads to be released');
+    await waitFor(async () => (await countStatus(api, 'saving')) === 0, stage, 'cut uploads to be released');
     // the server closes a cut connection when it notices; give it until then
     await waitFor(() => processFds(glint) <= fdsBefore, 10_000, 'descriptors to come back').catch(() => undefined);
     const fdDelta = processFds(glint) - fdsBefore;
