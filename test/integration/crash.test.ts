@@ -64,15 +64,16 @@ describe('crash: SIGKILL of primary and workers during 30 uploads, then a restar
     });
 
     it('nothing stuck, no object or multipart upload orphaned, every active image intact', async function () {
-      // in-flight uploads past one 5 MiB part: each has a multipart upload open when the server dies
+      // 8 of the in-flight uploads are past one 5 MiB part: each has a multipart upload open when the server dies
       const figures = await runCrashScenario({
         dir,
         database: database.config.url,
         store: { type: 's3', server, bucket },
         finished: 5,
         inFlight: 25,
-        size: 8 * MiB,
-        sentBeforeKill: 7 * MiB,
+        size: 6 * MiB,
+        sentBeforeKill: 5 * MiB + 512 * KiB,
+        small: { count: 17, size: 256 * KiB, sentBeforeKill: 96 * KiB },
         // 25 uploads through s3rver in this process keep two cores busy: renewals need more slack
         leaseSeconds: 3,
       }, log);

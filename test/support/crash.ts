@@ -29,6 +29,8 @@ export interface CrashScenario {
   size: number;
   /** Bytes of each in-flight upload sent before the kill. */
   sentBeforeKill: number;
+  /** The last `count` in-flight uploads are this small instead (S3: no multipart upload of their own). */
+  small?: { count: number; size: number; sentBeforeKill: number };
   /** `[glint] write_lease_time` (default 1 s): long enough for renewals under the scenario's load. */
   leaseSeconds?: number;
   /** Longest wait for each stage (uploads saving, recovery…; default 60 s). */
@@ -62,7 +64,9 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
   const conf = path.join(scenario.dir, 'glint.conf');
   writeFileSync(conf, configText(scenario, port));
   const total = scenario.finished + scenario.inFlight;
-  const payloads = Array.from({ length: total }, () => randomBytes(scenario.size));
+  const isSmall = (i: number) => scenario.small !== undefined && i >= total - scenario.small.count;
+  const payloads = Array.from({ length: total }, (_, i) => randomBytes(isSmall(i) ? (scenario.small?.size ?? 0) : scenario.size));
+  const sentOf = (i: number) => (isSmall(i) ? (scenario.small?.sentBeforeKill ?? 0) : scenario.sentBeforeKill);
 
   let glint = await startGlintProcess(['--config-file', conf], { cwd: scenario.dir, port });
   // no keep-alive: an idle connection would count as a descriptor of the server
@@ -82,12 +86,13 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
       const res = await api(`/v2/images/${ids[i]}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream', Connection: 'close' }, body: payloads[i] });
       if (res.status !== 204) throw new Error(`upload ${i} answered ${res.status}: ${await res.text()}`);
     }
-    const stalled = ids.slice(scenario.finished).map((id, n) => stalledUpload(glint.url, id, payloads[scenario.finished + n].subarray(0, scenario.sentBeforeKill)));
+    const stalled = ids.slice(scenario.finished).map((id, n) => stalledUpload(glint.url, id, payloads[scenario.finished + n].subarray(0, sentOf(scenario.finished + n))));
     await Promise.all(stalled.map((upload) => upload.sent));
     await waitFor(async () => (await countStatus(api, 'saving')) === scenario.inFlight, stage, 'every stalled upload to be saving');
     if (scenario.store.type === 's3' && scenario.sentBeforeKill > S3_PART_SIZE) {
       // past one part, each stalled upload has its multipart upload open before the kill
-      await waitFor(async () => (await unownedObjects(scenario, ids)).length >= scenario.inFlight, stage, 'a multipart upload per stalled upload');
+      const large = scenario.inFlight - (scenario.small?.count ?? 0);
+      await waitFor(async () => (await unownedObjects(scenario, ids)).length >= large, stage, 'a multipart upload per large stalled upload');
     }
     log(`${scenario.finished} uploads done, ${scenario.inFlight} in flight: SIGKILL`);
     killAll(glint);
@@ -121,14 +126,18 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
       const md5 = createHash('md5').update(body).digest('hex');
       if (res.status !== 200 || md5 !== image.checksum || !body.equals(payloads[index])) corrupt++;
     }
+    log(`${state.images.filter((i) => i.status === 'active').length} active images checked, ${corrupt} corrupt`);
 
     // every recovered image takes its upload again; cut transfers leave no descriptor behind
-    for (const image of state.images) {
-      if (image.status !== 'queued') continue;
-      const index = ids.indexOf(image.id);
-      const res = await api(`/v2/images/${image.id}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream', Connection: 'close' }, body: payloads[index] });
-      if (res.status !== 204) throw new Error(`re-upload of ${image.id} answered ${res.status}: ${await res.text()}`);
-    }
+    await Promise.all(
+      state.images
+        .filter((image) => image.status === 'queued')
+        .map(async (image) => {
+          const index = ids.indexOf(image.id);
+          const res = await api(`/v2/images/${image.id}/file`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: payloads[index] });
+          if (res.status !== 204) throw new Error(`re-upload of ${image.id} answered ${res.status}: ${await res.text()}`);
+        }),
+    );
     // counted once the re-uploads have warmed the server up (hashing threads, store clients)
     const fdsBefore = processFds(glint);
     await cutTransfers(glint.url, ids.slice(0, scenario.finished));
