@@ -701,7 +701,8 @@ describe('keystone flavour against a real Keystone', function () {
       await openstack(['image', 'delete', created.id]);
       const after = JSON.parse(await openstack(['image', 'list', '-f', 'json'])) as Array<{ ID: string }>;
       assert.ok(!after.some((i) => i.ID === created.id));
-      assert.match(glint?.output() ?? '', /POST \/v2\/images" 201/);
+      // the request log: one JSON event per request, with the caller's identity from the token
+      assert.match(glint?.output() ?? '', /"route":"\/v2\/images","method":"POST","path":"\/v2\/images","status":201,.*"user":"[0-9a-f]{32}","project":"[0-9a-f]{32}"/);
     });
   });
 });

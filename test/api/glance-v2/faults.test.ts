@@ -59,7 +59,9 @@ describe('Glance v2: faults', function () {
       // the first part is on its way: a multipart upload is open
       assert.ok(await eventually(async () => (await storeLeftovers(t.config, 's3')).length === 1), 'a multipart upload was started');
       endpoint.cut();
-      void put.write(bytes(2 * MiB)).catch(() => undefined);
+      // enough for another part: whether or not the first part was still in flight at the cut,
+      // the next request to S3 fails (until then nothing can tell the endpoint is gone)
+      void put.write(bytes(5 * MiB)).catch(() => undefined);
       const res = await put.response;
       put.abort();
       assert.equal(res.status, 503, res.body);
