@@ -116,6 +116,8 @@ export class IngestPipeline {
     const signal = request.signal ? AbortSignal.any([request.signal, leaseLost.signal]) : leaseLost.signal;
     let written = false;
     let committed = false;
+    // the commit's update threw: it may have applied all the same (the answer was lost)
+    let commitUnsettled = false;
     let allowance: UploadAllowance | null = null;
     try {
       allowance = await this.allowance(image, request.contentLength);
@@ -126,7 +128,13 @@ export class IngestPipeline {
       const data: IngestedData = { storeId: store.id, key, size: result.size, md5: result.md5, sha512: result.sha512, head: head.head };
       const changes = holder === null ? request.commit(data) : { ...request.commit(data), writeLease: null };
       const condition = commitIf === undefined ? undefined : holder === null ? { status: commitIf } : { status: commitIf, writeLeaseHolder: holder };
-      const after = await this.deps.images.update(id, changes, condition);
+      let after: Image | null;
+      try {
+        after = await this.deps.images.update(id, changes, condition);
+      } catch (err) {
+        commitUnsettled = true;
+        throw err;
+      }
       if (!after) fail('IMAGE_GONE', request.lost?.commit ?? `Image ${id} was deleted while its data was being written.`);
       committed = true;
       return { image: after, data };
@@ -136,7 +144,12 @@ export class IngestPipeline {
       throw translateStoreError(err, this.deps.limits, allowance);
     } finally {
       stopLease();
-      if (!committed) {
+      if (!committed && commitUnsettled && !(holder !== null && (await this.stillHolds(id, holder, leaseMs)))) {
+        // Whether the commit applied is unknown: deleting the object could lose an image the
+        // catalog now calls active. The reconciler deletes it later if no row refers to it, and
+        // puts the image back to queued once the lease (if it is still there) expires.
+        this.deps.logger.warn('image data write: commit outcome unknown; the object is left to the reconciler', { imageId: id, storeId: store.id, key });
+      } else if (!committed) {
         // The object goes before the status: once the image is back to its old status another
         // write may start, and it must not find (or lose) our object under the same key.
         if (written) await this.deleteQuietly(store, key);
@@ -176,6 +189,15 @@ export class IngestPipeline {
       throw translateStoreError(err, this.deps.limits, null);
     } finally {
       if (written && !kept) await this.deleteQuietly(store, key);
+    }
+  }
+
+  /** Whether `holder` still holds the write lease (so a commit that threw did not apply: it clears it). */
+  private async stillHolds(id: string, holder: string, leaseMs: number): Promise<boolean> {
+    try {
+      return await this.deps.images.renewWriteLease(id, holder, new Date(Date.now() + leaseMs));
+    } catch {
+      return false;
     }
   }
 

@@ -65,7 +65,8 @@ describe('ingest pipeline: reserve → write → commit, rolled back on every fa
   }
 
   /** A repository whose update fails (or loses) on the n-th call; other calls go to the real one. */
-  function failingUpdate(n: number, outcome: 'throw' | 'lose'): ImageRepository {
+  /** `lost-answer`: the n-th update applies, then its caller gets an error (the connection dropped). */
+  function failingUpdate(n: number, outcome: 'throw' | 'lose' | 'lost-answer'): ImageRepository {
     const real = t.app.catalog.images;
     let calls = 0;
     return new Proxy(real, {
@@ -74,7 +75,8 @@ describe('ingest pipeline: reserve → write → commit, rolled back on every fa
         return async (...args: Parameters<ImageRepository['update']>) => {
           calls += 1;
           if (calls === n) {
-            if (outcome === 'throw') throw new Error('database went away');
+            if (outcome === 'lost-answer') await real.update(...args);
+            if (outcome !== 'lose') throw new Error('database went away');
             return null;
           }
           return real.update(...args);
@@ -162,6 +164,20 @@ describe('ingest pipeline: reserve → write → commit, rolled back on every fa
     const after = await t.app.catalog.images.get(image.id);
     assert.equal(after?.status, 'queued');
     assert.deepEqual(await keysInStore(), []);
+  });
+
+  it('the commit applies but its answer is lost: the object is kept for the active image', async () => {
+    const image = await queuedImage();
+    const bytes = Buffer.from('committed after all');
+    await assert.rejects(pipeline(failingUpdate(2, 'lost-answer')).write(upload(image, Readable.from([bytes]))), /database went away/);
+    const after = await t.app.catalog.images.get(image.id);
+    assert.equal(after?.status, 'active');
+    assert.deepEqual(after?.locations.map((l) => l.key), [image.id]);
+    assert.deepEqual(await keysInStore(), [image.id]);
+    const read = await store.get(image.id);
+    const chunks: Buffer[] = [];
+    for await (const chunk of read.body) chunks.push(chunk as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(bytes));
   });
 
   it('the commit condition fails: IMAGE_GONE, the object is deleted and the image released', async () => {
