@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../../src/lib/logger';
 import { startTestApp, type TestApp } from '../support/app';
+import { randomData } from '../support/random-data';
 
 /** Reads `name{labels}` from a Prometheus text exposition (0 when absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -29,7 +29,7 @@ describe('GET /metrics and the request log', function () {
   let app: TestApp;
   let log: () => string;
   let appLog: () => string;
-  const payload = randomBytes(100_000);
+  const payload = randomData(100_000);
   const TOKEN = 'gAAAAABsecret-token-value-0123456789';
 
   before(async () => {

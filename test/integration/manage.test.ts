@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../support/process';
+import { randomData } from '../support/random-data';
 
 /** glint-manage as an operator runs it: a process on a config file, stdout and stderr pipes (no TTY). */
 function manage(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -95,8 +96,8 @@ describe('glint-manage (processes on a config file)', function () {
     assert.deepEqual((JSON.parse(again.stdout) as { applied: string[] }).applied, []);
   });
 
-  const data = randomBytes(3 * 1024 * 1024 + 5);
-  const other = randomBytes(200_000);
+  const data = randomData(3 * 1024 * 1024 + 5);
+  const other = randomData(200_000);
   let first: string;
   let second: string;
 

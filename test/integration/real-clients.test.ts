@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { freePort, startGlintProcess, type GlintProcess } from '../support/process';
 import { s3AdminClient, startS3Server, type S3TestServer } from '../support/s3';
+import { randomData } from '../support/random-data';
 
 /**
  * The real clients (python-glanceclient's `glance`, python-openstackclient's `openstack`,
@@ -184,7 +185,7 @@ describe('real OpenStack clients against a running glint (glanceclient, openstac
     qcow2 = path.join(dir, 'disk.qcow2');
     await run('qemu-img', ['create', '-f', 'qcow2', qcow2, '64M']);
     raw = path.join(dir, 'random.raw');
-    rawData = randomBytes(3 * 1024 * 1024 + 4321);
+    rawData = randomData(3 * 1024 * 1024 + 4321);
     writeFileSync(raw, rawData);
   });
 

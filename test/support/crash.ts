@@ -1,11 +1,12 @@
 import { ListMultipartUploadsCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import * as path from 'node:path';
 import { freePort, startGlintProcess, type GlintProcess } from './process';
 import { s3AdminClient, type S3TestServer } from './s3';
+import { randomData } from './random-data';
 
 /**
  * The crash scenario of issue 16: SIGKILL a whole glint (primary and workers) while uploads are in
@@ -65,7 +66,7 @@ export async function runCrashScenario(scenario: CrashScenario, log: (line: stri
   writeFileSync(conf, configText(scenario, port));
   const total = scenario.finished + scenario.inFlight;
   const isSmall = (i: number) => scenario.small !== undefined && i >= total - scenario.small.count;
-  const payloads = Array.from({ length: total }, (_, i) => randomBytes(isSmall(i) ? (scenario.small?.size ?? 0) : scenario.size));
+  const payloads = Array.from({ length: total }, (_, i) => randomData(isSmall(i) ? (scenario.small?.size ?? 0) : scenario.size));
   const sentOf = (i: number) => (isSmall(i) ? (scenario.small?.sentBeforeKill ?? 0) : scenario.sentBeforeKill);
 
   let glint = await startGlintProcess(['--config-file', conf], { cwd: scenario.dir, port });
@@ -256,7 +257,7 @@ async function cutTransfers(url: string, activeIds: string[]): Promise<void> {
   for (let i = 0; i < 10; i++) {
     const created = await fetch(`${url}/v2/images`, { method: 'POST', headers: { Connection: 'close' }, body: JSON.stringify({ name: `cut-${i}`, disk_format: 'raw', container_format: 'bare' }) });
     const { id } = (await created.json()) as { id: string };
-    const upload = stalledUpload(url, id, randomBytes(64 * 1024));
+    const upload = stalledUpload(url, id, randomData(64 * 1024));
     await upload.sent;
     await sleep(50);
     upload.cancel();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -11,6 +11,7 @@ import { Reconciler } from '../../../src/domain/reconciler';
 import { createLogger } from '../../../src/lib/logger';
 import { startTestApp, type TestApp } from '../../support/app';
 import { newImageRecord } from '../../support/records';
+import { randomData } from '../../support/random-data';
 
 const silent = createLogger({ silent: true });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -71,7 +72,7 @@ describe('reconciler: recovers what dead nodes left, never what a live node is w
     const leaseMs = 300;
     const ingest = new IngestPipeline({ images: a.app.catalog.images, limits: a.config.limits, logger: silent, writeLeaseMs: leaseMs });
     const image = await queuedImage();
-    const data = randomBytes(3 * 1024 * 1024);
+    const data = randomData(3 * 1024 * 1024);
     const source = new PassThrough();
     const writing = ingest.write(uploadRequest(image, source));
     source.write(data.subarray(0, 1024 * 1024));

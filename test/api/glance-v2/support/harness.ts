@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -11,6 +11,7 @@ import type { GlintConfig } from '../../../../src/config/types';
 import { startTestApp, type TestApp } from '../../../support/app';
 import { RGW_START_TIMEOUT_MS, sharedRgw } from '../../../support/rgw';
 import { s3AdminClient, startS3Server, type S3TestServer } from '../../../support/s3';
+import { randomData } from '../../../support/random-data';
 
 /**
  * Helpers shared by the Glance v2 API tests: a few request shortcuts, data digests computed with
@@ -34,7 +35,7 @@ export function sha512(data: Buffer): string {
 }
 
 export function bytes(n: number): Buffer {
-  return randomBytes(n);
+  return randomData(n);
 }
 
 /** The 10 bytes the range tests use: `0123456789`. */
