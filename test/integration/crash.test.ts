@@ -1,11 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { runCrashScenario, type CrashFigures } from '../support/crash';
-import { createTestDatabase, type TestDatabase } from '../support/mysql';
-import { deleteBucket, s3AdminClient, startS3Server, type S3TestServer } from '../support/s3';
+import { assertRecovered, runCrashScenario, useMariaDbAndS3 } from '../support/crash';
 
 const KiB = 1024;
 /** GLINT_TEST_VERBOSE=1 prints what each scenario measured. */
@@ -28,15 +25,6 @@ describe('crash: SIGKILL of primary and workers during 30 uploads, then a restar
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function assertRecovered(figures: CrashFigures, total: number): void {
-    assert.ok(figures.savingAfterKill > 0, 'the kill left uploads in saving');
-    assert.equal(figures.stuck, 0, 'images still in saving after the lease window');
-    assert.equal(figures.orphans, 0, 'objects or temporaries no image owns');
-    assert.equal(figures.corrupt, 0, 'active images whose data differs from what was sent');
-    assert.equal(figures.active + figures.queued, total);
-    assert.ok(figures.fdDelta <= 0, `the server holds ${figures.fdDelta} more descriptors after cut transfers`);
-  }
-
   it('SQLite and a filesystem store: nothing stuck, nothing orphaned, every active image intact', async function () {
     const figures = await runCrashScenario({ dir, database: 'sqlite', store: { type: 'file' }, finished: 5, inFlight: 25, size: 256 * KiB, sentBeforeKill: 96 * KiB }, log);
     log(JSON.stringify(figures));
@@ -45,26 +33,11 @@ describe('crash: SIGKILL of primary and workers during 30 uploads, then a restar
   });
 
   describe('MariaDB and S3 (s3rver)', function () {
-    let database: TestDatabase;
-    let server: S3TestServer;
-    const bucket = `glint-crash-${randomBytes(3).toString('hex')}`;
-    before(async function () {
-      this.timeout(60_000);
-      database = await createTestDatabase();
-      server = await startS3Server();
-    });
-    after(async function () {
-      if (server) {
-        const admin = s3AdminClient(server);
-        await deleteBucket(admin, bucket).catch(() => undefined);
-        admin.destroy();
-        await server.stop();
-      }
-      await database?.drop();
-    });
+    const mariaDbAndS3 = useMariaDbAndS3('glint-crash');
 
     it('nothing stuck, no object or multipart upload orphaned, every active image intact', async function () {
       // 8 of the in-flight uploads are past one 5 MiB part: each has a multipart upload open when the server dies
+      const { database, server, bucket } = mariaDbAndS3;
       const figures = await runCrashScenario({
         dir,
         database: database.config.url,

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { freePort, runGlintToExit, startGlintProcess } from '../support/process';
+import { childPids, freePort, runGlintToExit, startGlintProcess } from '../support/process';
 
 describe('the glint server process', function () {
   this.timeout(60_000);
@@ -147,27 +147,6 @@ describe('the glint server process', function () {
     }
   });
 });
-
-/** Pids of the live child processes of `pid` (Linux /proc). */
-function childPids(pid: number): number[] {
-  let children: string;
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
-  } catch {
-    return [];
-  }
-  return children
-    .split(' ')
-    .filter(Boolean)
-    .map(Number)
-    .filter((child) => {
-      try {
-        return !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ');
-      } catch {
-        return false;
-      }
-    });
-}
 
 async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,11 +1,13 @@
 import { ListMultipartUploadsCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
+import { strict as assert } from 'node:assert';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import * as path from 'node:path';
-import { freePort, startGlintProcess, type GlintProcess } from './process';
-import { s3AdminClient, type S3TestServer } from './s3';
+import { childPids, freePort, startGlintProcess, type GlintProcess } from './process';
+import { deleteBucket, s3AdminClient, startS3Server, type S3TestServer } from './s3';
+import { createTestDatabase, type TestDatabase } from './mysql';
 import { randomData } from './random-data';
 
 /**
@@ -327,26 +329,6 @@ function servedSocketInodes(pid: number, port: number): Set<string> {
   return inodes;
 }
 
-/** Pids of the live child processes of `pid` (Linux /proc). */
-export function childPids(pid: number): number[] {
-  let children: string;
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
-  } catch {
-    return [];
-  }
-  return children
-    .split(' ')
-    .filter(Boolean)
-    .map(Number)
-    .filter((child) => {
-      try {
-        return !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ');
-      } catch {
-        return false;
-      }
-    });
-}
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -354,4 +336,44 @@ async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: n
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/** What every crash run must show after the restart: the kill left uploads in saving, and now nothing is stuck, orphaned or corrupt. */
+export function assertRecovered(figures: CrashFigures, total: number): void {
+  assert.ok(figures.savingAfterKill > 0, 'the kill left uploads in saving');
+  assert.equal(figures.stuck, 0, 'images still in saving after the lease window');
+  assert.equal(figures.orphans, 0, 'objects or temporaries no image owns');
+  assert.equal(figures.corrupt, 0, 'active images whose data differs from what was sent');
+  assert.equal(figures.active + figures.queued, total);
+  assert.ok(figures.fdDelta <= 0, `the server holds ${figures.fdDelta} more descriptors after cut transfers`);
+}
+
+export interface MariaDbAndS3 {
+  readonly database: TestDatabase;
+  readonly server: S3TestServer;
+  readonly bucket: string;
+}
+
+/**
+ * Hooks on the enclosing describe: a fresh MariaDB database and an s3rver before its tests, the
+ * bucket (named `<prefix>-<random>`) and the database removed after them.
+ */
+export function useMariaDbAndS3(bucketPrefix: string): MariaDbAndS3 {
+  const fixture = { bucket: `${bucketPrefix}-${randomBytes(3).toString('hex')}` } as { database: TestDatabase; server: S3TestServer; bucket: string };
+  before(async function () {
+    this.timeout(60_000);
+    fixture.database = await createTestDatabase();
+    fixture.server = await startS3Server();
+  });
+  after(async function () {
+    const { server, database } = fixture as Partial<MariaDbAndS3>;
+    if (server) {
+      const admin = s3AdminClient(server);
+      await deleteBucket(admin, fixture.bucket).catch(() => undefined);
+      admin.destroy();
+      await server.stop();
+    }
+    await database?.drop();
+  });
+  return fixture;
 }

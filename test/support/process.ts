@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
@@ -72,4 +73,25 @@ export async function runGlintToExit(args: string[], cwd: string, env: NodeJS.Pr
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(timer);
   return { code, output };
+}
+
+/** Pids of the live child processes of `pid` (Linux /proc). */
+export function childPids(pid: number): number[] {
+  let children: string;
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  } catch {
+    return [];
+  }
+  return children
+    .split(' ')
+    .filter(Boolean)
+    .map(Number)
+    .filter((child) => {
+      try {
+        return !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ');
+      } catch {
+        return false;
+      }
+    });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { as, startTestApp, TRUSTED, type TestApp } from '../../support/app';
 import { createImage, patchImage, sleep } from './support/harness';
+import { newImageRecord } from '../../support/records';
 
 type Doc = Record<string, unknown>;
 const ids = (res: { body: { images: Doc[] } }) => res.body.images.map((i) => i.id as string);
@@ -14,27 +15,9 @@ describe('Glance v2: GET /v2/images (list)', function () {
       // 1001 images straight into the catalog: enough to see the 1000 cap without 1001 requests
       const now = Date.now();
       for (let i = 0; i < 1001; i++) {
-        await app.app.catalog.images.create({
-          id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-          name: `bulk-${i}`,
-          status: 'queued',
-          visibility: 'shared',
-          protected: false,
-          osHidden: false,
-          checksum: null,
-          osHashAlgo: null,
-          osHashValue: null,
-          owner: null,
-          size: null,
-          virtualSize: null,
-          minRam: 0,
-          minDisk: 0,
-          containerFormat: null,
-          diskFormat: null,
-          properties: {},
-          tags: [],
-          createdAt: new Date(now - (1001 - i) * 1000),
-        });
+        await app.app.catalog.images.create(
+          newImageRecord({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, name: `bulk-${i}`, createdAt: new Date(now - (1001 - i) * 1000) }),
+        );
       }
     });
     after(async function () {
