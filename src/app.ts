@@ -30,6 +30,8 @@ export interface GlintApp {
   catalog: Catalog;
   stores: StoreRegistry;
   metrics: GlintMetrics;
+  /** This node's reconciler (started with the workers; `runOnce` for a single pass). */
+  reconciler: Reconciler;
   /** Every route the app answers (server and surfaces), templates in OpenAPI form. */
   routes: Array<{ surface: string; method: string; path: string }>;
   /** Stops background work and closes the catalog and stores. */
@@ -67,7 +69,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     observeStore(createStore(storeConfig), (store, operation, kind) => metrics.storeErrors.inc({ store, operation, kind })),
   );
 
-  const images = new ImageService({ catalog, stores, limits: config.limits, images: config.images, logger });
+  const images = new ImageService({ catalog, stores, limits: config.limits, logger });
   const ingest = new ObservedIngestPipeline(metrics, { images: catalog.images, limits: config.limits, logger, writeLeaseMs: config.recovery.writeLeaseMs });
   const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger, diskFormats: diskFormatPolicy(config.images) });
   // one job runner per node: it claims imports (and later other jobs) from the catalog
@@ -120,6 +122,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     catalog,
     stores,
     metrics,
+    reconciler,
     routes: listRoutes(surfaces),
     async close() {
       await reconciler.stop();

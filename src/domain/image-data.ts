@@ -153,7 +153,7 @@ export class ImageDataService {
     if (!location) fail('IMAGE_DATA_NOT_FOUND', `Image ${imageId} has no data in store ${storeId}.`);
     const updated = await this.deps.catalog.images.update(imageId, { removeLocationsInStores: [storeId] }, { status: 'active', revision: image.revision });
     if (!updated) return this.deleteFromStore(ctx, storeId, imageId);
-    await this.deleteQuietly(store, location.key);
+    await this.deps.ingest.deleteQuietly(store, location.key);
   }
 
   /** What `/v2/info/stores` lists. */
@@ -190,10 +190,6 @@ export class ImageDataService {
       }
     }
     throw notFound(image.id);
-  }
-
-  async deleteQuietly(store: BlobStore, key: string): Promise<void> {
-    await this.deps.ingest.deleteQuietly(store, key);
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { ImagePolicyConfig, LimitsConfig } from '../config/types';
+import type { LimitsConfig } from '../config/types';
 import type { Logger } from '../lib/logger';
 import type { StoreRegistry } from '../stores/registry';
-import { hasAdminRole, type RequestContext } from './context';
+import type { RequestContext } from './context';
 import { GlintError, fail } from './errors';
 import { canTransition, type Image, type ImageMember, type MemberStatus, MEMBER_STATUSES, type Visibility } from './image';
 import type { ImageChange, NewImage } from './image-commands';
@@ -15,7 +15,6 @@ export interface ImageServiceDeps {
   catalog: Catalog;
   stores: StoreRegistry;
   limits: LimitsConfig;
-  images: ImagePolicyConfig;
   logger: Logger;
 }
 
@@ -42,10 +41,6 @@ export interface ImagePage {
 /** The rules for image records, tags and members. Every surface goes through here. */
 export class ImageService {
   constructor(private readonly deps: ImageServiceDeps) {}
-
-  get formatPolicy(): ImagePolicyConfig {
-    return this.deps.images;
-  }
 
   // ---- lookup ----------------------------------------------------------------------------
 
@@ -359,10 +354,6 @@ export class ImageService {
   /** Admin check used by surfaces for admin-only listings (stores detail, tasks). */
   requireAdminRole(ctx: RequestContext, action: string): void {
     assertAdminRole(ctx, action);
-  }
-
-  isAdminRole(ctx: RequestContext): boolean {
-    return hasAdminRole(ctx);
   }
 }
 

@@ -1,5 +1,3 @@
-import { Reconciler } from '../domain/reconciler';
-import { createLogger } from '../lib/logger';
 import { EXIT, openApp, parseOptions, readConfig, type Command } from './cli';
 
 export const reconcileCommands: Command[] = [
@@ -12,14 +10,7 @@ export const reconcileCommands: Command[] = [
       const config = readConfig(context.configFile);
       const app = await openApp(config);
       try {
-        const reconciler = new Reconciler({
-          catalog: app.catalog,
-          stores: app.stores,
-          logger: createLogger({ level: 'warn', format: config.server.logFormat }),
-          intervalMs: config.recovery.reconcileIntervalMs,
-          orphanGraceMs: config.recovery.orphanGraceMs,
-        });
-        context.out.write(`${JSON.stringify(await reconciler.runOnce())}\n`);
+        context.out.write(`${JSON.stringify(await app.reconciler.runOnce())}\n`);
         return EXIT.ok;
       } finally {
         await app.close();

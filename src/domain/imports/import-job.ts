@@ -135,7 +135,7 @@ export class ImportJob implements JobHandler {
     }
 
     const succeeded = !timedOut && (failed.length === 0 || (!input.all_stores_must_succeed && written.length > 0));
-    if (input.method === 'glance-direct') await this.deps.data.deleteQuietly(this.deps.stores.default, stagingKey(imageId));
+    if (input.method === 'glance-direct') await this.deps.ingest.deleteQuietly(this.deps.stores.default, stagingKey(imageId));
     const unlock = { removeProperties: ['os_glance_import_task'], setProperties: { os_glance_importing_to_stores: '' } };
     if (succeeded) {
       if (!copying) await images.update(imageId, { ...unlock, attributes: { status: 'active' } }, { status: 'importing' });
@@ -143,7 +143,7 @@ export class ImportJob implements JobHandler {
       return { status: 'success', result: { image_id: imageId } };
     }
     // Revert: nothing of a failed import stays behind.
-    for (const { store } of written) await this.deps.data.deleteQuietly(store, imageId);
+    for (const { store } of written) await this.deps.ingest.deleteQuietly(store, imageId);
     const revertedStores = written.map((w) => w.store.id);
     if (!copying) {
       await images.update(
