@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { parseDatabaseUrl } from '../../src/config/database-url';
 import { KnexCatalog } from '../../src/catalog/knex-catalog';
-import { createTestDatabase, type TestDatabase } from '../support/mysql';
+import { useMigratedCatalog } from '../support/mysql';
 import { catalogContract } from './catalog.suite';
 
 /** Children before parents, so deleting never trips a foreign key. */
@@ -20,32 +20,20 @@ const TABLES_TO_EMPTY = [
 ];
 
 describe('catalog on MySQL/MariaDB', () => {
-  let database: TestDatabase;
-  let catalog: KnexCatalog;
-
-  // One database for the run, emptied before each test: creating and migrating one per test is slow.
-  before(async () => {
-    database = await createTestDatabase();
-    catalog = await KnexCatalog.open(parseDatabaseUrl(database.config.url));
-    await catalog.migrate();
-  });
-
-  after(async () => {
-    await catalog?.close();
-    await database?.drop();
-  });
+  // One database for the run, emptied before each test.
+  const mysql = useMigratedCatalog();
 
   catalogContract(async () => {
-    for (const table of TABLES_TO_EMPTY) await catalog.knex(table).delete();
-    return catalog;
+    await mysql.empty(TABLES_TO_EMPTY);
+    return mysql.catalog;
   });
 
   describe('MySQL specifics', () => {
     it('creates every table with a binary, NO PAD utf8mb4 collation', async () => {
-      const rows = (await catalog
+      const rows = (await mysql.catalog
         .knex('information_schema.TABLES')
         .select({ name: 'TABLE_NAME', collation: 'TABLE_COLLATION' })
-        .where('TABLE_SCHEMA', database.config.database)
+        .where('TABLE_SCHEMA', mysql.database.config.database)
         .whereIn('TABLE_NAME', TABLES_TO_EMPTY)) as Array<{ name: string; collation: string }>;
       assert.equal(rows.length, TABLES_TO_EMPTY.length);
       for (const row of rows) assert.match(row.collation, /^utf8mb4_(nopad_bin|0900_bin)$/, row.name);
@@ -53,7 +41,7 @@ describe('catalog on MySQL/MariaDB', () => {
 
     it('fails to open when the server cannot be reached', async () => {
       await assert.rejects(
-        KnexCatalog.open({ ...database.config, port: 1, url: 'mysql://root@127.0.0.1:1/x' }),
+        KnexCatalog.open({ ...mysql.database.config, port: 1, url: 'mysql://root@127.0.0.1:1/x' }),
         (err: Error) => /ECONNREFUSED|connect/i.test(`${(err as { code?: string }).code} ${err.message}`),
       );
     });

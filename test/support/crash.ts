@@ -264,19 +264,22 @@ async function cutTransfers(url: string, activeIds: string[]): Promise<void> {
     await sleep(50);
     upload.cancel();
   }
-  for (const id of activeIds.slice(0, 10)) {
-    await new Promise<void>((resolve) => {
-      const req = httpRequest(`${url}/v2/images/${id}/file`, (res) => {
-        res.once('data', () => {
-          req.destroy();
-          resolve();
-        });
-        res.once('end', resolve);
+  for (const id of activeIds.slice(0, 10)) await cutDownload(url, id);
+}
+
+/** Reads the first chunk of an image's download from the server at `baseUrl`, then drops the connection. */
+export function cutDownload(baseUrl: string, id: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest(`${baseUrl}/v2/images/${id}/file`, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
       });
-      req.on('error', () => resolve());
-      req.end();
+      res.once('end', resolve);
     });
-  }
+    req.on('error', () => resolve());
+    req.end();
+  });
 }
 
 /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../../support/app';
+import { cutDownload } from '../../support/crash';
 import { createTestDatabase, type TestDatabase } from '../../support/mysql';
 import { startS3Server, type S3TestServer } from '../../support/s3';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
@@ -169,12 +169,12 @@ describe('Glance v2: faults', function () {
       for (let i = 0; i < 20; i++) ids.push((await createImage(t)).id as string);
       // one transfer of each kind first, so that lazily opened pools and caches are already open
       await cutUpload(listening, ids[0]);
-      await cutDownload(listening, source);
+      await cutDownload(listening.url, source);
       assert.ok(await eventually(async () => (await getImage(t, ids[0])).status === 'queued'));
       const before = await openFds();
 
       await Promise.all(ids.slice(1).map((id) => cutUpload(listening, id)));
-      await Promise.all(Array.from({ length: 20 }, () => cutDownload(listening, source)));
+      await Promise.all(Array.from({ length: 20 }, () => cutDownload(listening.url, source)));
       for (const id of ids) assert.ok(await eventually(async () => (await getImage(t, id)).status === 'queued'), `image ${id} is queued again`);
       // server-side sockets close once the server notices the client is gone
       await eventually(async () => (await openFds()) <= before, 10_000);
@@ -192,19 +192,4 @@ async function cutUpload(target: Listening, id: string): Promise<void> {
   await put.write(bytes(MiB));
   await sleep(20);
   put.abort();
-}
-
-/** Reads the first chunk of a download, then drops the connection. */
-function cutDownload(target: Listening, id: string): Promise<void> {
-  return new Promise((resolve) => {
-    const req = httpRequest(`${target.url}/v2/images/${id}/file`, (res) => {
-      res.once('data', () => {
-        req.destroy();
-        resolve();
-      });
-      res.once('end', resolve);
-    });
-    req.on('error', () => resolve());
-    req.end();
-  });
 }
