@@ -119,6 +119,14 @@ export const errorCatalog = {
   ALGORITHM_INSERT_FAILED: 'internal',
   ALGORITHM_UPDATE_FAILED: 'internal',
   ALGORITHM_DELETE_FAILED: 'internal',
+  // chunked uploads (src/domain/file-management/chunked-uploads.ts)
+  /** An upload identifier or part name that could name a path, or is not `<n>.part`. */
+  CHUNKED_UPLOAD_NAME_INVALID: 'invalid',
+  CHUNKED_UPLOAD_NOT_FOUND: 'not_found',
+  /** A merge owns the upload: no chunk, cancel or second merge meanwhile. */
+  CHUNKED_UPLOAD_BUSY: 'conflict',
+  /** The parts are not 1.part … N.part without a gap. */
+  CHUNKED_UPLOAD_INCOMPLETE: 'invalid',
   // catch-all
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;
