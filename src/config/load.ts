@@ -155,10 +155,29 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
     algoPlatform: {
       uploadSizeCap: reader.value('algoplatform', SECTIONS.algoplatform, 'upload_size_cap') as number,
     },
+    edgeGallery: {
+      priorityStores: priorityStores(reader, stores),
+      zipMaxEntries: reader.value('edgegallery', SECTIONS.edgegallery, 'zip_max_entries') as number,
+      zipMaxExpandedSize: reader.value('edgegallery', SECTIONS.edgegallery, 'zip_max_expanded_size') as number,
+    },
   };
 
   for (const message of reader.unknownKeys()) warn(message);
   return deepFreeze(config);
+}
+
+/** `[edgegallery] priority_stores`: priority:store pairs naming configured stores. */
+function priorityStores(reader: SectionReader, stores: readonly StoreConfig[]): Record<string, string> {
+  const mapping: Record<string, string> = {};
+  for (const pair of reader.list('edgegallery', SECTIONS.edgegallery, 'priority_stores')) {
+    const at = pair.lastIndexOf(':');
+    const priority = pair.slice(0, at).trim();
+    const storeId = pair.slice(at + 1).trim();
+    if (at < 0 || !storeId) throw new ConfigError(`${reader.where}: [edgegallery] priority_stores: "${pair}" is not priority:store`);
+    if (!stores.some((store) => store.id === storeId)) throw new ConfigError(`${reader.where}: [edgegallery] priority_stores: store "${storeId}" is not configured`);
+    mapping[priority] = storeId;
+  }
+  return mapping;
 }
 
 function readIni(file: string): RawSections {

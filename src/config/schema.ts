@@ -163,6 +163,21 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
       help: 'Largest JSON file _upload reads into the algorithm registry (B/KB/MB/GB suffixes); a larger one is refused while it streams in.',
     },
   ],
+  edgegallery: [
+    {
+      key: 'priority_stores',
+      type: list,
+      default: '',
+      help: 'EdgeGallery upload/merge priority → store id, as priority:store pairs (e.g. 1:fast, A:cold). Unmapped priorities (0, empty, anything else) go to the default store, except A and B, which are refused (400 fail to upload package) unless mapped.',
+    },
+    { key: 'zip_max_entries', type: int(1), default: '1000', help: 'Most entries an uploaded or merged .zip may hold; more is refused (413) before anything is unpacked.' },
+    {
+      key: 'zip_max_expanded_size',
+      type: size,
+      default: '1TB',
+      help: 'Most bytes the entries of an uploaded or merged .zip may expand to in total (B/KB/MB/GB/TB suffixes); more is refused (413) before anything is unpacked.',
+    },
+  ],
 };
 
 /** Keys of a store section, by driver type (the section is named after the store id). */

@@ -14,6 +14,7 @@ export interface GlintConfig {
   imports: ImportConfig;
   recovery: RecoveryConfig;
   algoPlatform: AlgoPlatformConfig;
+  edgeGallery: EdgeGalleryConfig;
 }
 
 export interface ServerConfig {
@@ -151,6 +152,15 @@ export interface ImportConfig {
   disallowedPorts: number[];
   /** Hours a finished task stays visible (`[task] task_time_to_live`). */
   taskTimeToLive: number;
+}
+
+export interface EdgeGalleryConfig {
+  /** EdgeGallery `priority` → store id (`[edgegallery] priority_stores`); unmapped ones use the default store (A and B are refused). */
+  priorityStores: Readonly<Record<string, string>>;
+  /** Most entries an uploaded .zip may hold (`zip_max_entries`). */
+  zipMaxEntries: number;
+  /** Most bytes a .zip's entries may expand to in total (`zip_max_expanded_size`). */
+  zipMaxExpandedSize: number;
 }
 
 export interface AlgoPlatformConfig {
