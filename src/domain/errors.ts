@@ -127,6 +127,26 @@ export const errorCatalog = {
   CHUNKED_UPLOAD_BUSY: 'conflict',
   /** The parts are not 1.part … N.part without a gap. */
   CHUNKED_UPLOAD_INCOMPLETE: 'invalid',
+  // EdgeGallery file management (src/domain/file-management): the messages are upstream's own texts
+  /** No `file` part (or no file in it). */
+  FILE_UPLOAD_MISSING: 'invalid',
+  /** The file name's extension is not .zip/.qcow2/.img/.iso (case-sensitive), or it is over 128 bytes. */
+  FILE_NAME_INVALID: 'invalid',
+  /** The file is 500 GiB or more. */
+  FILE_TOO_LARGE: 'invalid',
+  /** A priority that maps to no usable store (A and B unless configured). */
+  FILE_PRIORITY_REFUSED: 'invalid',
+  /** Not a readable zip, or a zip with no file entry. */
+  FILE_ZIP_INVALID: 'invalid',
+  /** A zip entry that is absolute, climbs out with `..`, uses backslashes, is a link or is encrypted. */
+  FILE_ZIP_ENTRY_UNSAFE: 'invalid',
+  /** More zip entries, or more expanded bytes, than `[edgegallery]` allows. */
+  FILE_ZIP_TOO_LARGE: 'too_large',
+  FILE_NOT_FOUND: 'not_found',
+  /** The image's check found a type slimming does not support. */
+  FILE_SLIM_UNSUPPORTED: 'invalid',
+  /** imageops refused to start the compress. */
+  FILE_SLIM_FAILED: 'internal',
   // catch-all
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;
