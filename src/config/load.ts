@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as ini from 'ini';
 import { parseDatabaseUrl } from './database-url';
 import { SECTIONS, STORE_SECTIONS, envName, type OptionSpec } from './schema';
-import type { AuthFlavor, DatabaseConfig, GlintConfig, ServerConfig, StoreConfig } from './types';
+import type { AuthFlavor, DatabaseConfig, GlintConfig, ImportConfig, ImportPluginName, ServerConfig, StoreConfig } from './types';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -146,11 +146,15 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       allowedPorts: ports('allowed_ports'),
       disallowedPorts: ports('disallowed_ports'),
       taskTimeToLive: reader.value('task', SECTIONS.task, 'task_time_to_live') as number,
+      ...importPlugins(reader),
+      doSecureHash: d('do_secure_hash') as boolean,
+      httpRetries: d('http_retries') as number,
     },
     recovery: {
       writeLeaseMs: (reader.value('glint', SECTIONS.glint, 'write_lease_time') as number) * 1000,
       reconcileIntervalMs: (reader.value('glint', SECTIONS.glint, 'reconcile_interval') as number) * 1000,
       orphanGraceMs: (reader.value('glint', SECTIONS.glint, 'orphan_grace_period') as number) * 1000,
+      jobLeaseMs: (reader.value('glint', SECTIONS.glint, 'job_lease_time') as number) * 1000,
     },
     algoPlatform: {
       uploadSizeCap: reader.value('algoplatform', SECTIONS.algoplatform, 'upload_size_cap') as number,
@@ -159,6 +163,14 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       priorityStores: priorityStores(reader, stores),
       zipMaxEntries: reader.value('edgegallery', SECTIONS.edgegallery, 'zip_max_entries') as number,
       zipMaxExpandedSize: reader.value('edgegallery', SECTIONS.edgegallery, 'zip_max_expanded_size') as number,
+    },
+    imageOps: {
+      jobTimeoutMs: (reader.value('imageops', SECTIONS.imageops, 'job_timeout') as number) * 1000,
+      maxConcurrentJobs: reader.value('imageops', SECTIONS.imageops, 'max_concurrent_jobs') as number,
+      tempDir: path.resolve(baseDir, (reader.value('imageops', SECTIONS.imageops, 'temp_dir') as string) || path.join(tmpdir(), 'glint-imageops')),
+      minFreeSpacePercent: reader.value('imageops', SECTIONS.imageops, 'min_free_space_percent') as number,
+      qemuImg: reader.value('imageops', SECTIONS.imageops, 'qemu_img') as string,
+      convertRateLimit: reader.value('imageops', SECTIONS.imageops, 'convert_rate_limit') as number,
     },
   };
 
@@ -178,6 +190,30 @@ function priorityStores(reader: SectionReader, stores: readonly StoreConfig[]): 
     mapping[priority] = storeId;
   }
   return mapping;
+}
+
+/** `[image_import_opts]`, `[image_conversion]` and `[inject_metadata_properties]`. */
+function importPlugins(reader: SectionReader): Pick<ImportConfig, 'plugins' | 'conversionOutputFormat' | 'injectIgnoreUserRoles' | 'injectProperties'> {
+  const known: readonly ImportPluginName[] = ['image_conversion', 'inject_image_metadata', 'no_op'];
+  const plugins = reader.value('image_import_opts', SECTIONS.image_import_opts, 'image_import_plugins') as string[];
+  for (const name of plugins) {
+    if (!(known as readonly string[]).includes(name)) {
+      throw new ConfigError(`${reader.where}: [image_import_opts] image_import_plugins: unknown plugin "${name}" (known: ${known.join(', ')})`);
+    }
+  }
+  const injectProperties: Record<string, string> = {};
+  for (const pair of reader.value('inject_metadata_properties', SECTIONS.inject_metadata_properties, 'inject') as string[]) {
+    const at = pair.indexOf(':');
+    const key = at < 0 ? '' : pair.slice(0, at).trim();
+    if (!key || key.length > 255) throw new ConfigError(`${reader.where}: [inject_metadata_properties] inject: "${pair}" is not key:value`);
+    injectProperties[key] = pair.slice(at + 1).trim();
+  }
+  return {
+    plugins: plugins as ImportPluginName[],
+    conversionOutputFormat: reader.value('image_conversion', SECTIONS.image_conversion, 'output_format') as ImportConfig['conversionOutputFormat'],
+    injectIgnoreUserRoles: (reader.value('inject_metadata_properties', SECTIONS.inject_metadata_properties, 'ignore_user_roles') as string[]).map((r) => r.toLowerCase()),
+    injectProperties,
+  };
 }
 
 function readIni(file: string): RawSections {

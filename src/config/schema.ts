@@ -61,6 +61,13 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
       help: 'Interoperable import methods offered.',
     },
     { key: 'hashing_algorithm', type: { kind: 'enum', values: ['sha512'] }, default: 'sha512', help: 'os_hash_algo of uploaded data.' },
+    {
+      key: 'do_secure_hash',
+      type: bool,
+      default: 'true',
+      help: 'POST /v2/images/{id}/locations reads the data at the new location and sets checksum and os_hash_value (checked against validation_data when given); false: validation_data is taken as given.',
+    },
+    { key: 'http_retries', type: int(1), default: '3', help: 'Attempts at hashing the data of a location added by POST /v2/images/{id}/locations.' },
   ],
   database: [
     {
@@ -126,6 +133,26 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
     { key: 'allowed_ports', type: list, default: '80,443', help: 'web-download ports allowed.' },
     { key: 'disallowed_ports', type: list, default: '', help: 'web-download ports refused.' },
   ],
+  image_import_opts: [
+    {
+      key: 'image_import_plugins',
+      type: list,
+      default: '',
+      help: 'Plugins run on imported data after it is staged and before it is stored, in order: image_conversion, inject_image_metadata, no_op.',
+    },
+  ],
+  image_conversion: [
+    {
+      key: 'output_format',
+      type: { kind: 'enum', values: ['qcow2', 'raw', 'vmdk'] },
+      default: 'raw',
+      help: 'Disk format the image_conversion import plugin converts imported data to (qemu-img convert).',
+    },
+  ],
+  inject_metadata_properties: [
+    { key: 'ignore_user_roles', type: list, default: 'admin', help: 'inject_image_metadata adds nothing to images imported by a user with one of these roles.' },
+    { key: 'inject', type: list, default: '', help: 'Properties the inject_image_metadata import plugin adds, as key:value pairs (k1:v1,k2:v2).' },
+  ],
   task: [{ key: 'task_time_to_live', type: int(1), default: '48', help: 'Hours a finished task stays visible.' }],
   glint: [
     { key: 'shutdown_timeout', type: int(0), default: '30', help: 'Seconds to finish in-flight requests on SIGTERM.' },
@@ -146,6 +173,12 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
       type: int(1),
       default: '60',
       help: 'Seconds an image data write (upload, stage) holds its lease without renewal; it is renewed every third of it. An image whose write lease expired (its node died) is put back to queued.',
+    },
+    {
+      key: 'job_lease_time',
+      type: int(1),
+      default: '60',
+      help: 'Seconds a node holds a claimed background job (import, imageops) without renewal; it is renewed every third of it. A job whose node died is resumed by another node after this.',
     },
     { key: 'reconcile_interval', type: int(1), default: '60', help: 'Seconds between runs of the reconciler on each node (it also runs at start-up).' },
     {
@@ -176,6 +209,39 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
       type: size,
       default: '1TB',
       help: 'Most bytes the entries of an uploaded or merged .zip may expand to in total (B/KB/MB/GB/TB suffixes); more is refused (413) before anything is unpacked.',
+    },
+  ],
+  imageops: [
+    {
+      key: 'job_timeout',
+      type: int(1),
+      default: '3600',
+      help: 'Seconds a check or compress job may run (imageops IMAGEOPS_TIMEOUT); then its tool is killed and the job reports its time-out status.',
+    },
+    {
+      key: 'max_concurrent_jobs',
+      type: int(1),
+      default: '2',
+      help: 'Checks and compresses one glint process runs at once (each worker process runs its own); the rest wait queued in the catalog for any node.',
+    },
+    {
+      key: 'temp_dir',
+      type: str,
+      default: '',
+      help: 'Directory for compress outputs and the copies qemu-img reads of images in S3 stores (deleted when the job ends); empty = <system temp>/glint-imageops. Its free space is checked before a compress.',
+    },
+    {
+      key: 'min_free_space_percent',
+      type: int(0, 100),
+      default: '20',
+      help: "Percent of temp_dir's filesystem that must stay free after reserving a compress's virtual size (imageops' 0.2); otherwise the compress is refused.",
+    },
+    { key: 'qemu_img', type: str, default: 'qemu-img', help: 'The qemu-img program (a name on PATH or a path).' },
+    {
+      key: 'convert_rate_limit',
+      type: size,
+      default: '0',
+      help: 'Bytes per second a compress may read (qemu-img convert -r; B/KB/MB/GB suffixes); 0 = unlimited.',
     },
   ],
 };

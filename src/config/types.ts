@@ -15,6 +15,7 @@ export interface GlintConfig {
   recovery: RecoveryConfig;
   algoPlatform: AlgoPlatformConfig;
   edgeGallery: EdgeGalleryConfig;
+  imageOps: ImageOpsConfig;
 }
 
 export interface ServerConfig {
@@ -139,6 +140,8 @@ export interface RecoveryConfig {
   reconcileIntervalMs: number;
   /** Age before unreferenced objects and idle temporaries are deleted (ms; `orphan_grace_period`). */
   orphanGraceMs: number;
+  /** How long a claimed background job holds its lease without renewal (ms; `job_lease_time`). */
+  jobLeaseMs: number;
 }
 
 export interface ImportConfig {
@@ -152,7 +155,21 @@ export interface ImportConfig {
   disallowedPorts: number[];
   /** Hours a finished task stays visible (`[task] task_time_to_live`). */
   taskTimeToLive: number;
+  /** `[image_import_opts] image_import_plugins`, in the order they run. */
+  plugins: ImportPluginName[];
+  /** `[image_conversion] output_format`. */
+  conversionOutputFormat: 'qcow2' | 'raw' | 'vmdk';
+  /** `[inject_metadata_properties] ignore_user_roles` (lower case). */
+  injectIgnoreUserRoles: string[];
+  /** `[inject_metadata_properties] inject`. */
+  injectProperties: Record<string, string>;
+  /** `[DEFAULT] do_secure_hash`: hash the data of a location added by the locations API. */
+  doSecureHash: boolean;
+  /** `[DEFAULT] http_retries`: attempts at that hashing. */
+  httpRetries: number;
 }
+
+export type ImportPluginName = 'image_conversion' | 'inject_image_metadata' | 'no_op';
 
 export interface EdgeGalleryConfig {
   /** EdgeGallery `priority` → store id (`[edgegallery] priority_stores`); unmapped ones use the default store (A and B are refused). */
@@ -166,4 +183,20 @@ export interface EdgeGalleryConfig {
 export interface AlgoPlatformConfig {
   /** Bytes of the largest `_upload` file (`[algoplatform] upload_size_cap`). */
   uploadSizeCap: number;
+}
+
+/** `[imageops]`: the check and compress jobs. */
+export interface ImageOpsConfig {
+  /** Longest a check or compress job may run (ms; `job_timeout`). */
+  jobTimeoutMs: number;
+  /** Jobs at once per process (`max_concurrent_jobs`). */
+  maxConcurrentJobs: number;
+  /** Absolute directory for compress outputs and S3 copies (`temp_dir`). */
+  tempDir: string;
+  /** Percent of the temp filesystem left free after a compress's virtual size (`min_free_space_percent`). */
+  minFreeSpacePercent: number;
+  /** `qemu_img`: the program run for info, check and convert. */
+  qemuImg: string;
+  /** Bytes per second for qemu-img convert; 0 = unlimited (`convert_rate_limit`). */
+  convertRateLimit: number;
 }

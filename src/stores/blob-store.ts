@@ -37,6 +37,14 @@ export interface BlobStore {
    */
   get(key: string, range?: ByteRange): Promise<BlobReadResult>;
 
+  /**
+   * Optional, only for drivers whose objects are files this node can open (filesystem): the
+   * absolute path of the committed object under `key`, for tools that must read a file (qemu-img).
+   * The file is for reading only. A later put replaces it by a rename, so a reader that already
+   * opened it keeps the bytes it opened. Rejects with StoreError `not_found` when missing.
+   */
+  localPath?(key: string): Promise<string>;
+
   /** Size of `key`; rejects with StoreError `not_found` when missing. */
   stat(key: string): Promise<{ size: number }>;
 

@@ -158,6 +158,11 @@ export class FilesystemStore implements BlobStore {
     }
   }
 
+  async localPath(key: string): Promise<string> {
+    await this.stat(key);
+    return this.pathOf(key);
+  }
+
   async stat(key: string): Promise<{ size: number }> {
     const path = this.pathOf(key);
     const info = await stat(path).catch((err: unknown) => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { isStoreError, type BlobStore, type PutResult, type StoreErrorKind } from '../../src/stores/blob-store';
 
@@ -192,6 +194,22 @@ export function blobStoreContract(factory: () => Promise<StoreUnderTest>): void 
         await expectStoreError(store.get('missing', { start: 0, end: 0 }), 'not_found');
         await expectStoreError(store.stat('missing'), 'not_found');
         await expectStoreError(store.stat('missing/deeper'), 'not_found');
+      });
+    });
+
+    describe('local path (optional: drivers whose objects are local files)', function () {
+      it('names a file holding exactly the object, and not_found for a missing key', async function () {
+        if (!store.localPath) {
+          assert.notEqual(store.type, 'file', 'the filesystem driver offers local paths');
+          return;
+        }
+        const data = randomBytes(70_000);
+        await store.put('local/path', sourceOf(data));
+        const file = await store.localPath('local/path');
+        assert.ok(isAbsolute(file), `${file} is not absolute`);
+        assert.ok((await readFile(file)).equals(data), 'the file differs from the object');
+        await expectStoreError(store.localPath('missing'), 'not_found');
+        await store.delete('local/path');
       });
     });
 
