@@ -3,9 +3,11 @@ import { migrationSource } from '../../migrations';
 import type { DatabaseConfig } from '../config/types';
 import { createKnex } from './database';
 import { KnexAlgorithmRepository } from './knex-algorithms';
+import { KnexChunkedUploadRepository } from './knex-chunked-uploads';
 import { KnexContainerImageRepository } from './knex-container-images';
 import { KnexImageRepository } from './knex-images';
 import { KnexMemberRepository } from './knex-members';
+import { KnexMetadefRepository } from './knex-metadefs';
 import { KnexTaskRepository } from './knex-tasks';
 import { guardUnreachable } from './unreachable';
 import type { Catalog } from '../domain/repositories';
@@ -21,6 +23,8 @@ export class KnexCatalog implements Catalog {
   readonly tasks: KnexTaskRepository;
   readonly algorithms: KnexAlgorithmRepository;
   readonly containerImages: KnexContainerImageRepository;
+  readonly metadefs: KnexMetadefRepository;
+  readonly chunkedUploads: KnexChunkedUploadRepository;
 
   constructor(readonly knex: Knex) {
     // a database out of reach is CATALOG_UNAVAILABLE (503), whichever repository met it
@@ -29,6 +33,8 @@ export class KnexCatalog implements Catalog {
     this.tasks = guardUnreachable(new KnexTaskRepository(knex));
     this.algorithms = guardUnreachable(new KnexAlgorithmRepository(knex));
     this.containerImages = guardUnreachable(new KnexContainerImageRepository(knex));
+    this.metadefs = guardUnreachable(new KnexMetadefRepository(knex));
+    this.chunkedUploads = guardUnreachable(new KnexChunkedUploadRepository(knex));
   }
 
   /** Connects and checks the database answers; does not migrate. */

@@ -1,5 +1,7 @@
 import type { ContainerImageRepository } from './container-images/repository';
 import type { AlgorithmRepository } from './algorithms/algorithm-repository';
+import type { MetadefRepository } from './metadefs/repository';
+import type { ChunkedUploadRepository } from './file-management/chunked-upload-repository';
 import type { Image, ImageMember, ImageStatus, MemberStatus } from './image';
 import type { NewTask, Task, TaskCompletion, TaskStatus } from './jobs/task';
 import type { StoredObject } from './stored-object';
@@ -16,6 +18,10 @@ export interface Catalog {
   readonly algorithms: AlgorithmRepository;
   /** Container images of the image-store library (never Glance images). */
   readonly containerImages: ContainerImageRepository;
+  /** Glance's metadata definitions (namespaces, objects, properties, tags, resource types). */
+  readonly metadefs: MetadefRepository;
+  /** Chunked uploads staged in a store, chunk by chunk (EdgeGallery's chunk upload and merge). */
+  readonly chunkedUploads: ChunkedUploadRepository;
   /** Runs pending migrations. */
   migrate(): Promise<void>;
   /** Cheap round trip used by health checks. */
@@ -59,6 +65,11 @@ export interface ImageChanges {
   addLocations?: Array<{ storeId: string; key: string; metadata?: Record<string, unknown> }>;
   /** Removes the live locations in these stores. */
   removeLocationsInStores?: string[];
+  /**
+   * Replaces every live location with these, in this order (applied before `removeLocationsInStores`
+   * and `addLocations`).
+   */
+  replaceLocations?: Array<{ storeId: string; key: string; metadata?: Record<string, unknown> }>;
   /**
    * Sets (a reserving write: its holder token and expiry) or clears (null: the write committed or
    * released) the image's write lease. See `renewWriteLease`.
