@@ -13,6 +13,11 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** Age before an unreferenced object or an idle temporary is deleted (ms; `orphan_grace_period`). */
   orphanGraceMs: number;
+  /**
+   * Sweeps of records that expire (abandoned chunked uploads), run on every run after the stuck
+   * images; each must be safe on many nodes at once (conditional deletes). A failure is logged.
+   */
+  expirySweeps?: ReadonlyArray<{ name: string; sweep(now: Date): Promise<number> }>;
 }
 
 /** What one run did. */
@@ -76,6 +81,9 @@ export class Reconciler {
   /** One run: stuck images first (their objects may become orphans), then, unless told not to, every store. */
   async runOnce(now = new Date(), options: { sweepStores?: boolean } = {}): Promise<ReconcileReport> {
     const report: ReconcileReport = { recovered: await this.recoverStuckImages(now), orphansDeleted: 0, temporariesRemoved: 0 };
+    for (const expiring of this.options.expirySweeps ?? []) {
+      await expiring.sweep(now).catch((err: unknown) => this.options.logger.warn('reconciler could not sweep expired records', { sweep: expiring.name, error: String(err) }));
+    }
     if (options.sweepStores === false) return report;
     const cutoff = new Date(now.getTime() - this.options.orphanGraceMs);
     for (const store of this.options.stores.all()) {
