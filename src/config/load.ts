@@ -163,6 +163,7 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
       priorityStores: priorityStores(reader, stores),
       zipMaxEntries: reader.value('edgegallery', SECTIONS.edgegallery, 'zip_max_entries') as number,
       zipMaxExpandedSize: reader.value('edgegallery', SECTIONS.edgegallery, 'zip_max_expanded_size') as number,
+      chunkUploadExpiryMs: (reader.value('edgegallery', SECTIONS.edgegallery, 'chunk_upload_expiry') as number) * 1000,
     },
     imageOps: {
       jobTimeoutMs: (reader.value('imageops', SECTIONS.imageops, 'job_timeout') as number) * 1000,

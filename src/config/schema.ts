@@ -210,6 +210,12 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
       default: '1TB',
       help: 'Most bytes the entries of an uploaded or merged .zip may expand to in total (B/KB/MB/GB/TB suffixes); more is refused (413) before anything is unpacked.',
     },
+    {
+      key: 'chunk_upload_expiry',
+      type: int(1),
+      default: '86400',
+      help: 'Seconds a chunked upload (POST /image-management/v1/images/upload) may stay without a new chunk before it is abandoned: the reconciler of any node then removes its chunks (objects and rows). A merge in progress keeps its upload alive.',
+    },
   ],
   imageops: [
     {

@@ -178,6 +178,8 @@ export interface EdgeGalleryConfig {
   zipMaxEntries: number;
   /** Most bytes a .zip's entries may expand to in total (`zip_max_expanded_size`). */
   zipMaxExpandedSize: number;
+  /** Idle time after which a chunked upload is abandoned and swept (ms; `chunk_upload_expiry`). */
+  chunkUploadExpiryMs: number;
 }
 
 export interface AlgoPlatformConfig {
