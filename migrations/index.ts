@@ -7,6 +7,7 @@ import * as imageChildren from './20261122000400_image_children';
 import * as containerImages from './20261124000000_container_images';
 import * as algorithmImages from './20261125000000_algorithm_images';
 import * as imageWriteLeases from './20261126000000_image_write_leases';
+import * as metadefs from './20261205000100_metadefs';
 
 export interface CatalogMigration extends Knex.Migration {
   /** Recorded in knex_migrations; never rename a migration that has shipped. */
@@ -26,6 +27,7 @@ export const migrations: readonly CatalogMigration[] = [
   { name: '20261124000000_container_images', up: containerImages.up, down: containerImages.down },
   { name: '20261125000000_algorithm_images', up: algorithmImages.up, down: algorithmImages.down },
   { name: '20261126000000_image_write_leases', up: imageWriteLeases.up, down: imageWriteLeases.down },
+  { name: '20261205000100_metadefs', up: metadefs.up, down: metadefs.down },
 ];
 
 export const migrationSource: Knex.MigrationSource<CatalogMigration> = {

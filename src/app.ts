@@ -11,6 +11,7 @@ import { ImportJob } from './domain/imports/import-job';
 import { ImportService } from './domain/imports/import-service';
 import { IngestPipeline } from './domain/ingest';
 import { JobRunner } from './domain/jobs/runner';
+import { MetadefService } from './domain/metadefs/service';
 import { Reconciler } from './domain/reconciler';
 import type { Services } from './domain/services';
 import { createAuthenticator, type Authenticator } from './http/identity';
@@ -76,7 +77,8 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs: config.imports.taskTimeToLive * 3600_000 });
   jobs.register(new ImportJob({ images: catalog.images, stores, data, ingest, logger }));
   const imports = new ImportService({ catalog, stores, imports: config.imports, images, jobs });
-  const services: Services = { images, data, imports };
+  const metadefs = new MetadefService({ metadefs: catalog.metadefs });
+  const services: Services = { images, data, imports, metadefs };
   metrics.observe(metrics.jobsInFlight, () => jobs.inFlight);
   metrics.observeLabelled(metrics.jobQueueDepth, () => catalog.tasks.countPendingByType());
 

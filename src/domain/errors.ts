@@ -147,6 +147,11 @@ export const errorCatalog = {
   FILE_SLIM_UNSUPPORTED: 'invalid',
   /** imageops refused to start the compress. */
   FILE_SLIM_FAILED: 'internal',
+  // metadata definitions (src/domain/metadefs): Glance's metadef exceptions
+  METADEF_NOT_FOUND: 'not_found',
+  METADEF_EXISTS: 'conflict',
+  METADEF_PROTECTED: 'forbidden',
+  METADEF_INVALID: 'invalid',
   // catch-all
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;

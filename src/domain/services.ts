@@ -1,10 +1,13 @@
 import type { ImageDataService } from './image-data';
 import type { ImageService } from './image-service';
 import type { ImportService } from './imports/import-service';
+import type { MetadefService } from './metadefs/service';
 
 /** What the HTTP surfaces may call. Built once by the composition root (src/app.ts). */
 export interface Services {
   images: ImageService;
   data: ImageDataService;
   imports: ImportService;
+  /** Glance's metadata definitions (/v2/metadefs). */
+  metadefs: MetadefService;
 }

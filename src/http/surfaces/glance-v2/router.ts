@@ -16,7 +16,9 @@ import { assertPatchMediaType, parsePatchDocument } from './patch';
 import { parseListQuery, type QueryParams } from './list-query';
 import { presentImage, presentImageTask, presentMember, presentTask, type ImagePresentation } from './present';
 import { glanceStoreProperties } from './store-properties';
-import { imageSchema, imagesSchema, memberSchema, membersSchema, metadefsSchema, taskSchema, tasksSchema } from './schemas';
+import { imageSchema, imagesSchema, memberSchema, membersSchema, taskSchema, tasksSchema } from './schemas';
+import { addMetadefRoutes } from './metadefs/router';
+import { metadefSchema } from './metadefs/schemas';
 
 type State = { requestContext: RequestContext };
 type GlanceContext = Context & { state: State; params: Record<string, string> };
@@ -206,10 +208,13 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     router.get(`/v2/schemas/${name}`, withoutBody((ctx) => json(ctx, 200, build())));
   }
   router.get('/v2/schemas/metadefs/:kind', withoutBody((ctx) => {
-    const schema = metadefsSchema(param(ctx, 'kind'));
+    const schema = metadefSchema(param(ctx, 'kind'));
     if (!schema) fail('ROUTE_NOT_FOUND', 'The resource could not be found.');
     json(ctx, 200, schema);
   }));
+
+  // ---- metadefs (src/http/surfaces/glance-v2/metadefs) ------------------------------------
+  addMetadefRoutes(router, services.metadefs, config.limits);
 
   // ---- info ------------------------------------------------------------------------------
   router.get('/v2/info/import', withoutBody((ctx) => {

@@ -158,42 +158,4 @@ export function tasksSchema(): Record<string, unknown> {
   };
 }
 
-/** Metadata-definition schemas: glint has no metadefs API, but glanceclient caches these two. */
-export function metadefsSchema(kind: string): Record<string, unknown> | null {
-  const singular: Record<string, string> = { namespaces: 'namespace', resource_types: 'resource_type', properties: 'property', objects: 'object', tags: 'tag' };
-  const plural = Object.hasOwn(singular, kind);
-  const single = plural ? singular[kind] : kind;
-  const base: Record<string, Record<string, unknown>> = {
-    namespace: {
-      namespace: { type: 'string', maxLength: 80, description: 'The unique namespace text.' },
-      display_name: { type: 'string', maxLength: 80 },
-      description: { type: 'string', maxLength: 500 },
-      visibility: { type: 'string', enum: ['public', 'private'] },
-      protected: { type: 'boolean' },
-      owner: { type: 'string', maxLength: 255 },
-      created_at: { type: 'string', readOnly: true },
-      updated_at: { type: 'string', readOnly: true },
-      schema: { type: 'string', readOnly: true },
-      self: { type: 'string', readOnly: true },
-    },
-    resource_type: {
-      name: { type: 'string', maxLength: 80, description: 'Resource type names should be aligned with Heat resource types whenever possible.' },
-      prefix: { type: 'string', maxLength: 80 },
-      properties_target: { type: 'string', maxLength: 80 },
-      created_at: { type: 'string', readOnly: true },
-      updated_at: { type: 'string', readOnly: true },
-    },
-    property: { name: { type: 'string', maxLength: 255 }, title: { type: 'string' }, type: { type: 'string' }, description: { type: 'string' } },
-    object: { name: { type: 'string', maxLength: 80 }, description: { type: 'string' }, required: { type: 'array', items: { type: 'string' } } },
-    tag: { name: { type: 'string', maxLength: 255 }, created_at: { type: 'string', readOnly: true }, updated_at: { type: 'string', readOnly: true } },
-  };
-  const names: Record<string, string> = { namespace: 'namespace', resource_type: 'resource_type_association', property: 'property', object: 'object', tag: 'tag' };
-  const properties = Object.hasOwn(base, single) ? base[single] : undefined;
-  if (!properties) return null;
-  const item = { name: names[single], properties, additionalProperties: false };
-  if (!plural) return item;
-  const listKey = single === 'resource_type' ? 'resource_type_associations' : kind;
-  return { name: kind, properties: { [listKey]: { type: 'array', items: item }, first: { type: 'string' }, next: { type: 'string' }, schema: { type: 'string' } } };
-}
-
 export const VISIBILITY_VALUES = VISIBILITIES;
