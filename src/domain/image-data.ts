@@ -11,7 +11,7 @@ import { DEFAULT_DISK_FORMAT_POLICY, diskImageCheck, type DiskFormatPolicy, insp
 import { assertTransition, type Image, type ImageLocation } from './image';
 import { type ImageService, notFound, stagingKey } from './image-service';
 import type { DataCheck, IngestedData, IngestPipeline } from './ingest';
-import { assertCanModify, assertWritable } from './policy';
+import { assertWritable } from './policy';
 import type { Catalog, ImageAttributeChanges } from './repositories';
 
 export interface ImageDataDeps {
@@ -29,6 +29,8 @@ export interface IncomingData {
   body: Readable;
   /** Declared length, if the client sent one; a hint for quota pre-checks only. */
   contentLength?: number;
+  /** Bytes the client says the data has (`X-OpenStack-Image-Size`): a different count fails the write (SIZE_MISMATCH). */
+  expectedSize?: number;
   /** Store id the client asked for (multi-store), else the default store. */
   storeId?: string;
   signal?: AbortSignal;
@@ -60,7 +62,7 @@ export class ImageDataService {
     assertWritable(ctx);
     const store = this.resolveStore(data.storeId);
     const image = await this.deps.images.getImage(ctx, id);
-    assertCanModify(ctx, image, 'upload data to this image');
+    this.deps.images.authorizeImage(ctx, 'upload_image', image, 'upload data to this image');
     assertTransition(image.status, 'saving');
     if (!image.diskFormat || !image.containerFormat) {
       fail('IMAGE_FORMATS_MISSING', 'Properties disk_format and container_format must be set prior to saving data.');
@@ -70,7 +72,8 @@ export class ImageDataService {
       store,
       key: id,
       source: data.body,
-      contentLength: data.contentLength,
+      contentLength: data.expectedSize ?? data.contentLength,
+      expectedSize: data.expectedSize,
       signal: data.signal,
       reserveAs: 'saving',
       headBytes: INSPECTION_HEAD_BYTES,
@@ -92,14 +95,16 @@ export class ImageDataService {
     if (!this.deps.imports.enabledMethods.includes('glance-direct')) fail('IMPORT_NOT_ENABLED', 'The glance-direct import method is not enabled.');
     assertWritable(ctx);
     const image = await this.deps.images.getImage(ctx, id);
-    assertCanModify(ctx, image, 'stage data for this image');
+    // staging has no rule of its own: Glance checks modify_image
+    this.deps.images.authorizeImage(ctx, 'modify_image', image, 'stage data for this image');
     assertTransition(image.status, 'uploading');
     await this.deps.ingest.write({
       image,
       store: this.deps.stores.default,
       key: stagingKey(id),
       source: data.body,
-      contentLength: data.contentLength,
+      contentLength: data.expectedSize ?? data.contentLength,
+      expectedSize: data.expectedSize,
       signal: data.signal,
       reserveAs: 'uploading',
       check: this.dataCheck(image),
@@ -121,6 +126,7 @@ export class ImageDataService {
   async read(ctx: RequestContext, id: string, resolveRange: RangeResolver): Promise<ImageDataRead> {
     const image = await this.deps.images.getImage(ctx, id);
     if (image.status === 'deactivated' && !ctx.isAdmin) fail('NOT_AUTHORIZED', 'The requested image has been deactivated. Image data download is forbidden.');
+    this.deps.images.authorizeImage(ctx, 'download_image', image, null);
     if (image.locations.length === 0 || image.size === null) return { kind: 'empty' };
     const range = resolveRange(image.size);
     let lastError: unknown = null;
@@ -144,16 +150,25 @@ export class ImageDataService {
     const { stores } = this.deps;
     if (!stores.multiStore) fail('STORE_NOT_ENABLED', 'Multi-store is not enabled.');
     const store = stores.get(storeId);
-    if (!store) fail('STORE_UNKNOWN_FOR_IMPORT', `Unknown store ${storeId}.`);
+    if (!store) fail('STORE_UNKNOWN_FOR_IMPORT', `The selected store ${storeId} is not available on this node.`);
     const image = await this.deps.images.getImage(ctx, imageId);
-    assertCanModify(ctx, image, 'delete image data from a store');
+    // Glance: reading the locations, then removing one (admin only by default)
+    this.deps.images.authorizeImage(ctx, 'get_image_location', image, null);
+    this.deps.images.authorizeImage(ctx, 'delete_image_location', image, 'delete image data from a store');
     if (image.status !== 'active') fail('IMAGE_INVALID_STATUS', `It's not allowed to remove image data from store if image status is not 'active'`);
+    // Glance refuses an image with one location before it looks at the store: 403 even when the
+    // one copy is in another store
+    if (image.locations.length === 1) fail('STORE_LAST_LOCATION', 'Cannot delete image data from the only store containing it. Consider deleting the image instead.');
     const location = image.locations.find((l) => l.storeId === storeId);
-    if (image.locations.length === 1 && location) fail('STORE_LAST_LOCATION', 'Cannot delete the last image location.');
-    if (!location) fail('IMAGE_DATA_NOT_FOUND', `Image ${imageId} has no data in store ${storeId}.`);
+    if (!location) fail('IMAGE_DATA_NOT_FOUND', `Image ${imageId} is not stored in store ${storeId}.`);
     const updated = await this.deps.catalog.images.update(imageId, { removeLocationsInStores: [storeId] }, { status: 'active', revision: image.revision });
     if (!updated) return this.deleteFromStore(ctx, storeId, imageId);
     await this.deps.ingest.deleteQuietly(store, location.key);
+  }
+
+  /** The caller's project's stored bytes against `user_storage_quota`; null when no quota is set. */
+  async storageUsage(ctx: RequestContext): Promise<{ usedBytes: number; quotaBytes: number } | null> {
+    return this.deps.ingest.storageUsage(ctx.projectId);
   }
 
   /** What `/v2/info/stores` lists. */
@@ -197,7 +212,8 @@ export class ImageDataService {
 export function digestAttributes(image: Image, written: IngestedData): ImageAttributeChanges {
   return {
     size: written.size,
-    virtualSize: image.containerFormat === 'bare' ? inspectVirtualSize(image.diskFormat, written.head, written.size) : null,
+    // Glance records a virtual size only when it is not 0 (an empty upload keeps null)
+    virtualSize: image.containerFormat === 'bare' ? inspectVirtualSize(image.diskFormat, written.head, written.size) || null : null,
     checksum: written.md5,
     osHashAlgo: 'sha512',
     osHashValue: written.sha512,

@@ -8,13 +8,6 @@ import { fail } from './errors';
 export const UUID_PATTERN = /^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$/;
 const MAX_INT32 = 2147483647;
 
-/**
- * Image ids are UUIDs in any hex case (§5); glint stores them in lower case, so lookups by a
- * UUID-shaped id fold its case too. Anything else is returned unchanged (and will not be found).
- */
-export function canonicalImageId(id: string): string {
-  return UUID_PATTERN.test(id) ? id.toLowerCase() : id;
-}
 const FOUR_BYTE_UTF8 = /[\u{10000}-\u{10FFFF}]/u;
 
 const invalid = (message: string): never => fail('BAD_REQUEST', message);

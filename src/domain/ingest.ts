@@ -63,6 +63,8 @@ export interface IngestRequest {
   source: Readable;
   /** Declared length, if known: refused up front when it cannot fit the owner's quota. */
   contentLength?: number;
+  /** The exact byte count the data must have; more or fewer fail the write with SIZE_MISMATCH. */
+  expectedSize?: number;
   signal?: AbortSignal;
   /**
    * Reserve the image before writing: a conditional change from its current status to this one,
@@ -122,7 +124,7 @@ export class IngestPipeline {
     try {
       allowance = await this.allowance(image, request.contentLength);
       const head = new HeadCapture(Math.max(request.headBytes ?? 0, request.check?.headBytes ?? 0), request.check ?? {});
-      const result = await this.put(store, key, request.source, head, allowance.maxSize, signal);
+      const result = await this.put(store, key, request.source, head, { maxSize: allowance.maxSize, expectedSize: request.expectedSize, signal });
       written = true;
       await this.checkQuotaAfterWrite(image, result.size);
       const data: IngestedData = { storeId: store.id, key, size: result.size, md5: result.md5, sha512: result.sha512, head: head.head };
@@ -177,7 +179,7 @@ export class IngestPipeline {
     try {
       const head = new HeadCapture(0);
       const tap = request.sha256 ? new DigestTap('sha256') : undefined;
-      const result = await this.put(store, key, request.source, head, this.deps.limits.imageSizeCap, request.signal, tap);
+      const result = await this.put(store, key, request.source, head, { maxSize: this.deps.limits.imageSizeCap, signal: request.signal }, tap);
       written = true;
       const data: IngestedData = { storeId: store.id, key, size: result.size, md5: result.md5, sha512: result.sha512, head: head.head };
       if (tap) data.sha256 = tap.digest;
@@ -219,6 +221,13 @@ export class IngestPipeline {
     return allowance;
   }
 
+  /** What `owner` stores against `user_storage_quota`; null when no quota is set (or no owner). */
+  async storageUsage(owner: string | null): Promise<{ usedBytes: number; quotaBytes: number } | null> {
+    const quotaBytes = this.deps.limits.userStorageQuota;
+    if (quotaBytes <= 0) return null;
+    return { usedBytes: owner === null ? 0 : await this.deps.images.storageUsage(owner), quotaBytes };
+  }
+
   /** Removes an object, logging (not throwing) when the store refuses: callers are cleaning up. */
   async deleteQuietly(store: BlobStore, key: string): Promise<void> {
     try {
@@ -253,8 +262,7 @@ export class IngestPipeline {
     key: string,
     source: Readable,
     head: HeadCapture,
-    maxSize: number,
-    signal?: AbortSignal,
+    options: { maxSize: number; expectedSize?: number; signal?: AbortSignal },
     digest?: DigestTap,
   ): Promise<PutResult> {
     // The store reads the last stage; a failing source is relayed to it so the put rejects.
@@ -263,7 +271,7 @@ export class IngestPipeline {
       last.destroy(err as Error);
     });
     try {
-      return await store.put(key, last, { maxSize, signal });
+      return await store.put(key, last, options);
     } finally {
       await tapped;
     }

@@ -127,7 +127,7 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
     assert.equal(image.size, 0);
     assert.equal(image.checksum, EMPTY_MD5);
     assert.equal(image.os_hash_value, sha512(Buffer.alloc(0)));
-    assert.equal(image.virtual_size, 0);
+    assert.equal(image.virtual_size, null, 'Glance records no virtual size of 0');
   });
 
   it('#42 Content-Length: 0 uploads zero bytes too', async function () {
@@ -149,12 +149,12 @@ forEachStore('Glance v2: PUT /v2/images/{id}/file', (variant: StoreVariant) => {
     assert.ok(((await download(app, id)).body as Buffer).equals(data));
   });
 
-  it('#47 raw+bare sets virtual_size = size; qcow2-labelled garbage is refused (400, require_image_format_match); a qcow2 header is read', async function () {
+  it('#47 raw+bare sets virtual_size = size; qcow2-labelled garbage is refused (415 as Glance 2024.2+, require_image_format_match); a qcow2 header is read', async function () {
     const raw = (await createImage(app)).id as string;
     await upload(app, raw, bytes(4096));
     assert.equal((await getImage(app, raw)).virtual_size, 4096);
     const garbage = (await createImage(app, { disk_format: 'qcow2', container_format: 'bare' })).id as string;
-    assert.equal((await upload(app, garbage, Buffer.alloc(4096, 0x61))).status, 400);
+    assert.equal((await upload(app, garbage, Buffer.alloc(4096, 0x61))).status, 415);
     await assertBackToQueued(app, variant.storeId, await getImage(app, garbage));
     const qcow = (await createImage(app, { disk_format: 'qcow2', container_format: 'bare' })).id as string;
     await upload(app, qcow, qcow2Header(1 << 30));

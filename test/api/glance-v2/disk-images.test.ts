@@ -8,8 +8,9 @@ import { assertBackToQueued, assertNoDataFor, createImage, forEachStore, getImag
 /**
  * Unsafe disk images (Glance's format inspector, OSSA-2024-001 / CVE-2024-32498, and its 2024.2
  * content checks) through every write path: PUT /file, PUT /stage + glance-direct import, and
- * web-download. Refused data answers 400 (or fails the import), the image is queued again and
- * the store holds nothing of it; safe images of every format go through.
+ * web-download. Refused data answers 415 on PUT /file (Glance 2024.2+), 400 on PUT /stage, or fails
+ * the import; the image is queued again and the store holds nothing of it; safe images of every
+ * format go through.
  */
 
 interface Origin {
@@ -73,11 +74,11 @@ forEachStore('Glance v2: unsafe disk images are refused on every write path', (v
   const formatOf = (name: string) => (name === 'vmdkStream' ? 'vmdk' : name === 'gpt' ? 'raw' : name);
   const newImage = async (diskFormat: string) => (await createImage(app, { disk_format: diskFormat, container_format: 'bare' })).id as string;
 
-  it('PUT /file: each unsafe image → 400 with Glance\'s message, queued again, nothing stored', async function () {
+  it('PUT /file: each unsafe image → 415 with Glance\'s message, queued again, nothing stored', async function () {
     for (const c of unsafeCases(images)) {
       const id = await newImage(c.diskFormat);
       const res = await upload(app, id, c.data, { Accept: 'application/json' });
-      assert.equal(res.status, 400, `${c.name}: ${res.status} ${res.text}`);
+      assert.equal(res.status, 415, `${c.name}: ${res.status} ${res.text}`);
       assert.ok(res.text.includes(c.says), `${c.name}: ${res.text}`);
       await assertBackToQueued(app, variant.storeId, await getImage(app, id));
     }

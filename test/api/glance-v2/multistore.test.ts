@@ -195,15 +195,15 @@ forEachMultiStoreDefault('Glance v2: multi-store', (variant: MultiStoreVariant) 
     assert.ok(((await download(app, id, A)).body as Buffer).equals(data), 'served from the remaining store');
     assert.equal((await download(app, id, { ...A, Range: 'bytes=-5' })).status, 206);
     assert.equal((await app.http.delete(`/v2/stores/${other}/${id}`).set(A)).status, 403, 'now the last location');
-    assert.equal((await app.http.delete(`/v2/stores/${home}/${id}`).set(A)).status, 404, 'no longer in that store');
+    assert.equal((await app.http.delete(`/v2/stores/${home}/${id}`).set(A)).status, 403, 'no longer in that store, and one location left: 403 as Glance');
   });
 
-  it('#61 DELETE /v2/stores/{unknown}/{id} → 409; last location → 403; not in that store → 404; not active → 409', async function () {
+  it('#61 DELETE /v2/stores/{unknown}/{id} → 409; one location (in that store or not) → 403; not active → 409', async function () {
     const id = (await activeImage(app, bytes(10), {}, A)).id as string;
     assert.equal((await app.http.delete(`/v2/stores/nowhere/${id}`).set(A)).status, 409);
     assert.equal((await app.http.delete(`/v2/stores/${home}/${id}`).set(A)).status, 403);
     assert.ok(await holds(home, id), 'the last copy stays');
-    assert.equal((await app.http.delete(`/v2/stores/${other}/${id}`).set(A)).status, 404);
+    assert.equal((await app.http.delete(`/v2/stores/${other}/${id}`).set(A)).status, 403, 'Glance checks the location count first');
     const queued = (await createImage(app, RAW_BARE, A)).id as string;
     assert.equal((await app.http.delete(`/v2/stores/${home}/${queued}`).set(A)).status, 409);
     assert.equal((await app.http.delete(`/v2/stores/${home}/0b6f3b5e-2d4c-4c55-9d7e-1a2b3c4d5e6f`).set(A)).status, 404);

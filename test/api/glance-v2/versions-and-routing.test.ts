@@ -12,7 +12,7 @@ describe('Glance v2: versions, healthcheck and routing', function () {
   });
 
   describe('versions document (§4)', function () {
-    it('#1 GET / → 300 and GET /versions → 200 with the same document, v2.15 CURRENT first, hrefs ending /v2/, no request id', async function () {
+    it('#1 GET / → 300 and GET /versions → 200 with the same document, v2.17 CURRENT in Glance 2024.2+\'s order, hrefs ending /v2/, no request id', async function () {
       const root = await app.http.get('/').set('Host', 'glint.test:9292');
       const versions = await app.http.get('/versions').set('Host', 'glint.test:9292');
       assert.equal(root.status, 300);
@@ -23,10 +23,10 @@ describe('Glance v2: versions, healthcheck and routing', function () {
       const list = versions.body.versions as Array<{ id: string; status: string; links: Array<{ rel: string; href: string }> }>;
       assert.deepEqual(
         list.map((v) => v.id),
-        ['v2.15', 'v2.9', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'],
+        ['v2.15', 'v2.9', 'v2.17', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'],
       );
-      assert.equal(list[0].status, 'CURRENT');
-      assert.ok(list.slice(1).every((v) => v.status === 'SUPPORTED'));
+      assert.deepEqual(list.filter((v) => v.status === 'CURRENT').map((v) => v.id), ['v2.17']);
+      assert.ok(list.every((v) => v.id === 'v2.17' || v.status === 'SUPPORTED'));
       for (const v of list) {
         assert.equal(v.links.length, 1);
         assert.equal(v.links[0].rel, 'self');

@@ -69,6 +69,12 @@ export function writeGlanceError(ctx: Context, problem: HttpProblem): void {
   const detail = problem.expose ? (problem.detail ?? '') : '';
   ctx.status = problem.status;
   for (const [name, value] of Object.entries(problem.headers)) ctx.set(name, value);
+  if (ctx.method === 'HEAD') {
+    // WebOb answers HEAD errors as HTML with no body, whatever the Accept
+    ctx.type = 'text/html; charset=UTF-8';
+    ctx.body = '';
+    return;
+  }
   switch (chooseErrorFlavor(ctx.get('accept'))) {
     case 'json':
       ctx.set('Content-Type', 'application/json');

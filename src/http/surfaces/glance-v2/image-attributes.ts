@@ -68,7 +68,7 @@ export const OPERATOR_PROPERTIES: Readonly<Record<string, { nullable: boolean; p
   cinder_encryption_key_deletion_policy: {
     nullable: false,
     enum: ['on_image_deletion', 'do_not_delete'],
-    description: 'States the condition under which the Image Service will delete the object associated with the "cinder_encryption_key_id" image property.  If this property is missing, the Image Service will take no action',
+    description: "States the condition under which the Image Service will delete the object associated with the 'cinder_encryption_key_id' image property.  If this property is missing, the Image Service will take no action",
   },
 };
 

@@ -32,6 +32,8 @@ export interface PatchOperation {
   value?: unknown;
   /** The v2.0 patch form, where `add` of an existing key conflicts. */
   strictAdd?: boolean;
+  /** `/locations/<position>` of an add or remove (the router hands those to locations.ts). */
+  position?: string;
 }
 
 export interface GlanceImageRules {
@@ -63,7 +65,7 @@ export function parseCreateImage(body: Record<string, unknown>, formats: FormatP
   for (const [key, value] of Object.entries(body)) {
     if (!BASE_ATTRIBUTES.has(key)) (draft.properties as Record<string, string>)[key] = value === null ? '' : (value as string);
   }
-  if (typeof body.id === 'string') draft.id = body.id.toLowerCase();
+  if (typeof body.id === 'string') draft.id = body.id;
   if ('tags' in body) draft.tags = body.tags as string[];
   for (const [key, field] of Object.entries(FIELDS)) {
     if (key in body) Object.assign(draft, { [field]: body[key] });
@@ -83,10 +85,8 @@ export function toImageChanges(operations: PatchOperation[], rules: GlanceImageR
 function checkOperation(op: PatchOperation, rules: GlanceImageRules): void {
   const { name } = op;
   if ((READ_ONLY_ATTRIBUTES as readonly string[]).includes(name)) fail('ATTRIBUTE_READ_ONLY', `Attribute '${name}' is read-only.`);
-  if (name === 'locations') {
-    if (!rules.showMultipleLocations) fail('LOCATIONS_NOT_ALLOWED', 'It is not allowed to change image locations.');
-    fail('LOCATIONS_NOT_ALLOWED', 'Location updates are not supported by glint.');
-  }
+  // the router takes `/locations` operations out first (locations.ts splitLocationOperations)
+  if (name === 'locations') fail('LOCATIONS_NOT_ALLOWED', 'It is not allowed to change image locations.');
   if (!BASE_ATTRIBUTES.has(name)) {
     validatePropertyKey(name);
     if (isReservedProperty(name)) fail('ATTRIBUTE_RESERVED', `Attribute '${name}' is reserved.`);

@@ -78,24 +78,42 @@ export function presentMember(member: ImageMember): Record<string, unknown> {
   };
 }
 
+/** `GET /v2/tasks/{id}` and task create: Glance leaves out image_id, request_id, user_id and expires_at when unset. */
 export function presentTask(task: Task): Record<string, unknown> {
-  return {
+  const doc: Record<string, unknown> = {
+    id: task.id,
+    input: task.input,
+    type: task.type,
+    status: task.status,
+    owner: task.owner,
+    message: task.message,
+    result: task.result,
+    created_at: glanceTime(task.createdAt),
+    updated_at: glanceTime(task.updatedAt),
+    self: `/v2/tasks/${task.id}`,
+    schema: '/v2/schemas/task',
+  };
+  if (task.imageId) doc.image_id = task.imageId;
+  if (task.requestId) doc.request_id = task.requestId;
+  if (task.userId) doc.user_id = task.userId;
+  if (task.expiresAt) doc.expires_at = glanceTime(task.expiresAt);
+  return doc;
+}
+
+/** `GET /v2/tasks` entries: Glance's task stub, without input, result, message and the ids. */
+export function presentTaskStub(task: Task): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
     id: task.id,
     type: task.type,
     status: task.status,
     owner: task.owner,
-    input: task.input,
-    result: task.result,
-    message: task.message,
-    expires_at: task.expiresAt ? glanceTime(task.expiresAt) : null,
     created_at: glanceTime(task.createdAt),
     updated_at: glanceTime(task.updatedAt),
-    image_id: task.imageId,
-    request_id: task.requestId,
-    user_id: task.userId,
     self: `/v2/tasks/${task.id}`,
     schema: '/v2/schemas/task',
   };
+  if (task.expiresAt) doc.expires_at = glanceTime(task.expiresAt);
+  return doc;
 }
 
 /** `GET /v2/images/{id}/tasks` entries: naive ISO timestamps with microseconds (spec §16). */
@@ -118,4 +136,15 @@ export function presentImageTask(task: Task): Record<string, unknown> {
     result: task.result,
     message: task.message,
   };
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * `GET /v2/info/usage`: Glance's unified-limits usage document (sizes in MiB, rounded down) for
+ * the quotas glint has configured — `user_storage_quota` as `image_size_total`; `{}` when none is.
+ */
+export function presentUsage(storage: { usedBytes: number; quotaBytes: number } | null): Record<string, unknown> {
+  if (!storage) return {};
+  return { image_size_total: { usage: Math.floor(storage.usedBytes / MIB), limit: Math.floor(storage.quotaBytes / MIB) } };
 }

@@ -4,7 +4,6 @@ import type { GlintConfig } from '../../../config/types';
 import { fail } from '../../../domain/errors';
 import type { RequestContext } from '../../../domain/context';
 import type { IncomingData } from '../../../domain/image-data';
-import { canonicalImageId } from '../../../domain/image-rules';
 import type { Services } from '../../../domain/services';
 import { clientAbortSignal, contentLength, mediaType, readJson, readJsonObject, releaseRequestBody, requestBodyStream } from '../../body';
 import { GlintHttpError } from '../../errors';
@@ -13,9 +12,11 @@ import { resolveRequestedRange } from '../../range';
 import { type GlanceImageRules, parseCreateImage, toImageChanges } from './image-request';
 import { parseImportRequest, parseLegacyImportTask } from './import-request';
 import { assertPatchMediaType, parsePatchDocument } from './patch';
+import { addLocationRoutes, splitLocationOperations } from './locations';
 import { parseListQuery, type QueryParams } from './list-query';
-import { presentImage, presentImageTask, presentMember, presentTask, type ImagePresentation } from './present';
+import { presentImage, presentImageTask, presentMember, presentTask, presentTaskStub, presentUsage, type ImagePresentation } from './present';
 import { glanceStoreProperties } from './store-properties';
+import { asUnsupportedMediaType, declaredImageSize } from './upload-rules';
 import { imageSchema, imagesSchema, memberSchema, membersSchema, taskSchema, tasksSchema } from './schemas';
 import { addMetadefRoutes } from './metadefs/router';
 import { metadefSchema } from './metadefs/schemas';
@@ -47,7 +48,8 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     ctx.body = null;
   };
   const param = (ctx: Context, name: string) => (ctx as GlanceContext).params[name];
-  const idParam = (ctx: Context) => canonicalImageId(param(ctx, 'id'));
+  // ids are looked up as given: an image created with an upper-case id keeps it (Glance on SQLite)
+  const idParam = (ctx: Context) => param(ctx, 'id');
   const withoutBody = (handler: (ctx: Context) => Promise<void> | void) => async (ctx: Context) => {
     rejectBody(ctx);
     await handler(ctx);
@@ -76,8 +78,13 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
 
   router.patch('/v2/images/:id', async (ctx) => {
     const dialect = assertPatchMediaType(mediaType(ctx));
-    const changes = toImageChanges(parsePatchDocument(await readJson(ctx), dialect), imageRules);
-    json(ctx, 200, present(await services.images.updateImage(who(ctx), idParam(ctx), changes)));
+    const { locations, others } = splitLocationOperations(parsePatchDocument(await readJson(ctx), dialect));
+    const changes = toImageChanges(others, imageRules);
+    const updated =
+      locations.length > 0
+        ? await services.locations.patch(who(ctx), idParam(ctx), changes, locations)
+        : await services.images.updateImage(who(ctx), idParam(ctx), changes);
+    json(ctx, 200, present(updated));
   });
 
   router.delete('/v2/images/:id', withoutBody(async (ctx) => {
@@ -98,16 +105,17 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     if (mediaType(ctx) !== 'application/octet-stream') fail('UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/octet-stream, not ${ctx.get('content-type') || '(none)'}.`);
     const storeId = ctx.get('x-image-meta-store') || undefined;
     const length = contentLength(ctx);
+    const expectedSize = declaredImageSize(ctx);
     const body = requestBodyStream(ctx);
     try {
-      await receive({ body, contentLength: length, storeId, signal: clientAbortSignal(ctx) });
+      await receive({ body, contentLength: length, expectedSize, storeId, signal: clientAbortSignal(ctx) });
     } finally {
       releaseRequestBody(ctx, body);
     }
   };
 
   router.put('/v2/images/:id/file', async (ctx) => {
-    await withIncomingData(ctx, (data) => services.data.upload(who(ctx), idParam(ctx), data));
+    await withIncomingData(ctx, (data) => services.data.upload(who(ctx), idParam(ctx), data).catch(asUnsupportedMediaType));
     noContent(ctx);
   });
 
@@ -151,6 +159,9 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
     await services.data.deleteFromStore(who(ctx), param(ctx, 'store'), idParam(ctx));
     noContent(ctx);
   }));
+
+  // ---- locations (locations.ts) -----------------------------------------------------------
+  addLocationRoutes(router, services, idParam);
 
   // ---- tags ------------------------------------------------------------------------------
   const tagParam = (ctx: Context) => {
@@ -239,12 +250,12 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
   }));
   router.get('/v2/info/stores/detail', withoutBody((ctx) => {
     if (!services.data.multiStore) fail('STORE_NOT_ENABLED', 'Multi backend is not supported at this site.');
-    services.images.requireAdminRole(who(ctx), 'view store details');
+    services.images.authorize(who(ctx), 'stores_info_detail', {}, 'You are not authorized to view store details.');
     json(ctx, 200, { stores: storeList(true) });
   }));
   router.get('/v2/info/usage', async (ctx) => {
     if (ctx.get('content-length') && Number(ctx.get('content-length')) > 0) fail('BODY_NOT_ALLOWED', 'This operation does not take a request body.');
-    json(ctx, 200, { usage: {} });
+    json(ctx, 200, { usage: presentUsage(await services.data.storageUsage(who(ctx))) });
   });
 
   // ---- tasks -----------------------------------------------------------------------------
@@ -265,21 +276,21 @@ export function createV2Router(services: Services, config: GlintConfig): Router 
       sortDir: one('sort_dir'),
     });
     const links = pageLinks('/v2/tasks', q, page.mayHaveMore ? page.tasks[page.tasks.length - 1].id : null);
-    const body: Record<string, unknown> = { tasks: page.tasks.map(presentTask), first: links.first, schema: '/v2/schemas/tasks' };
+    const body: Record<string, unknown> = { tasks: page.tasks.map(presentTaskStub), first: links.first, schema: '/v2/schemas/tasks' };
     if (links.next) body.next = links.next;
     json(ctx, 200, body);
   });
   router.post('/v2/tasks', async (ctx) => {
     const body = await readJsonObject(ctx);
     // the tasks API is admin-only, whatever the body says
-    services.images.requireAdminRole(who(ctx), 'use the tasks API');
+    services.images.authorize(who(ctx), 'tasks_api_access', undefined, 'You are not authorized to use the tasks API.');
     const task = await services.imports.createTask(who(ctx), parseLegacyImportTask(body, config.images));
     ctx.set('Location', `${ctx.protocol}://${ctx.host}/v2/tasks/${task.id}`);
     json(ctx, 201, presentTask(task));
   });
   router.get('/v2/tasks/:id', async (ctx) => json(ctx, 200, presentTask(await services.imports.getTask(who(ctx), idParam(ctx)))));
   router.delete('/v2/tasks/:id', async (ctx) => {
-    services.images.requireAdminRole(who(ctx), 'delete tasks');
+    services.images.authorize(who(ctx), 'tasks_api_access', undefined, 'You are not authorized to delete tasks.');
     throw new GlintHttpError('METHOD_NOT_ALLOWED', 'The method DELETE is not allowed for this resource.').withHeaders({ Allow: 'GET' });
   });
 

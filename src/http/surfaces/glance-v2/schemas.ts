@@ -1,4 +1,4 @@
-import { IMAGE_STATUSES, MEMBER_STATUSES, VISIBILITIES } from '../../../domain/image';
+import { MEMBER_STATUSES, VISIBILITIES } from '../../../domain/image';
 import { UUID_PATTERN } from '../../../domain/image-rules';
 import { OPERATOR_PROPERTIES } from './image-attributes';
 
@@ -10,11 +10,14 @@ import { OPERATOR_PROPERTIES } from './image-attributes';
 
 const uuidPattern = UUID_PATTERN.source;
 
+/** The image statuses in the order Glance's schema lists them (not the domain's order). */
+const SCHEMA_IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'];
+
 export function imageSchema(formats: { diskFormats: readonly string[]; containerFormats: readonly string[] }): Record<string, unknown> {
   const properties: Record<string, unknown> = {
     id: { type: 'string', description: 'An identifier for the image', pattern: uuidPattern },
     name: { type: ['null', 'string'], description: 'Descriptive name for the image', maxLength: 255 },
-    status: { type: 'string', readOnly: true, description: 'Status of the image', enum: [...IMAGE_STATUSES] },
+    status: { type: 'string', readOnly: true, description: 'Status of the image', enum: [...SCHEMA_IMAGE_STATUSES] },
     visibility: { type: 'string', description: 'Scope of image accessibility', enum: ['community', 'public', 'private', 'shared'] },
     protected: { type: 'boolean', description: 'If true, image will not be deletable.' },
     os_hidden: { type: 'boolean', description: 'If true, image will not appear in default image list response.' },
@@ -46,6 +49,8 @@ export function imageSchema(formats: { diskFormats: readonly string[]; container
           url: { type: 'string', maxLength: 255 },
           metadata: { type: 'object' },
           validation_data: {
+            description:
+              "Values to be used to populate the corresponding image properties. If the image status is not 'queued', values must exactly match those already contained in the image properties.",
             type: 'object',
             writeOnly: true,
             additionalProperties: false,
@@ -117,44 +122,42 @@ export function membersSchema(): Record<string, unknown> {
   };
 }
 
-export function taskSchema(): Record<string, unknown> {
+/** Task properties as Glance lists them; `location_import` is Glance 2024.2's (API 2.17) location task. */
+function taskProperties(): Record<string, Record<string, unknown>> {
   return {
-    name: 'task',
-    properties: {
-      id: { type: 'string', description: 'An identifier for the task', pattern: uuidPattern },
-      type: { type: 'string', description: 'The type of task represented by this content', enum: ['import', 'api_image_import', 'location_import'] },
-      status: { type: 'string', description: 'The current status of this task', enum: ['pending', 'processing', 'success', 'failure'] },
-      input: { type: ['null', 'object'], description: 'The parameters required by task, JSON blob' },
-      result: { type: ['null', 'object'], description: 'The result of current task, JSON blob' },
-      owner: { type: ['null', 'string'], description: 'An identifier for the owner of this task' },
-      message: { type: 'string', description: 'Human-readable informative message only included when appropriate (usually on failure)' },
-      image_id: { type: 'string', readOnly: true, description: 'Image associated with the task' },
-      request_id: { type: 'string', readOnly: true, description: 'Human-readable informative request-id' },
-      user_id: { type: 'string', readOnly: true, description: 'User associated with the task' },
-      expires_at: { type: ['null', 'string'], description: 'Datetime when this resource would be subject to removal' },
-      created_at: { type: 'string', description: 'Datetime when this resource was created' },
-      updated_at: { type: 'string', description: 'Datetime when this resource was updated' },
-      self: { type: 'string' },
-      schema: { type: 'string' },
-    },
-    required: ['type', 'input'],
-    links: [
-      { rel: 'self', href: '{self}' },
-      { rel: 'describedby', href: '{schema}' },
-    ],
+    id: { description: 'An identifier for the task', pattern: uuidPattern, type: 'string' },
+    type: { description: 'The type of task represented by this content', enum: ['import', 'api_image_import', 'location_import'], type: 'string' },
+    status: { description: 'The current status of this task', enum: ['pending', 'processing', 'success', 'failure'], type: 'string' },
+    input: { description: 'The parameters required by task, JSON blob', type: ['null', 'object'] },
+    result: { description: 'The result of current task, JSON blob', type: ['null', 'object'] },
+    owner: { description: 'An identifier for the owner of this task', type: 'string' },
+    message: { description: 'Human-readable informative message only included when appropriate (usually on failure)', type: 'string' },
+    image_id: { description: 'Image associated with the task', type: 'string' },
+    request_id: { description: 'Human-readable informative request-id', type: 'string' },
+    user_id: { description: 'User associated with the task', type: 'string' },
+    expires_at: { description: 'Datetime when this resource would be subject to removal', type: ['null', 'string'] },
+    created_at: { description: 'Datetime when this resource was created', type: 'string' },
+    updated_at: { description: 'Datetime when this resource was updated', type: 'string' },
+    self: { readOnly: true, type: 'string' },
+    schema: { readOnly: true, type: 'string' },
   };
 }
 
+/** `/v2/schemas/task`: Glance's task schema has no links and no required list. */
+export function taskSchema(): Record<string, unknown> {
+  return { name: 'task', properties: taskProperties() };
+}
+
+/**
+ * `/v2/schemas/tasks`: list entries are task stubs (no input, result or message), and the
+ * collection has only the `schema` property and a `describedby` link, as Glance serves it.
+ */
 export function tasksSchema(): Record<string, unknown> {
-  const task = taskSchema();
+  const { input: _input, result: _result, message: _message, ...stub } = taskProperties();
   return {
     name: 'tasks',
-    properties: { tasks: { type: 'array', items: task }, first: { type: 'string' }, next: { type: 'string' }, schema: { type: 'string' } },
-    links: [
-      { rel: 'first', href: '{first}' },
-      { rel: 'next', href: '{next}' },
-      { rel: 'describedby', href: '{schema}' },
-    ],
+    properties: { tasks: { type: 'array', items: { name: 'task', properties: stub } }, schema: { type: 'string' } },
+    links: [{ rel: 'describedby', href: '{schema}' }],
   };
 }
 
