@@ -6,7 +6,7 @@ import type { RequestContext } from './context';
 import { GlintError, fail } from './errors';
 import { canTransition, type Image, type ImageMember, type MemberStatus, MEMBER_STATUSES, type Visibility } from './image';
 import type { ImageChange, NewImage } from './image-commands';
-import { canonicalImageId, rejectFourByteCharacters, validateMinimum, validateTag } from './image-rules';
+import { rejectFourByteCharacters, validateMinimum, validateTag } from './image-rules';
 import { assertAdminRole, assertCanModify, assertWritable, canSee, isOwnerOrAdmin } from './policy';
 import type { Catalog, ColumnFilter, DeletedImage, ImageAttributeChanges, ImageChanges, ImageListQuery, ListScope, SortDirection, SortKey } from './repositories';
 import { retryOnConflict } from './retry';
@@ -78,7 +78,7 @@ export class ImageService {
     rejectFourByteCharacters([draft.name, owner, draft.containerFormat, draft.diskFormat, ...Object.keys(properties), ...Object.values(properties), tags]);
 
     return this.deps.catalog.images.create({
-      id: draft.id?.toLowerCase() ?? randomUUID(),
+      id: draft.id ?? randomUUID(),
       name: draft.name ?? null,
       status: 'queued',
       visibility: draft.visibility ?? 'shared',
@@ -108,7 +108,7 @@ export class ImageService {
     let marker: Image | undefined;
     if (request.marker !== undefined) {
       try {
-        marker = await this.getImage(ctx, canonicalImageId(request.marker));
+        marker = await this.getImage(ctx, request.marker);
       } catch (err) {
         if (err instanceof GlintError && err.kind === 'not_found') fail('BAD_QUERY', `Invalid marker: image ${request.marker} could not be found.`);
         throw err;
