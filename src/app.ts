@@ -11,6 +11,7 @@ import { ImportJob } from './domain/imports/import-job';
 import { ImportService } from './domain/imports/import-service';
 import { IngestPipeline } from './domain/ingest';
 import { JobRunner } from './domain/jobs/runner';
+import { PolicyEnforcer, readPolicyFile } from './domain/policy';
 import { MetadefService } from './domain/metadefs/service';
 import { Reconciler } from './domain/reconciler';
 import type { Services } from './domain/services';
@@ -60,6 +61,8 @@ export interface BuildOptions {
 export async function buildApp(config: GlintConfig, options: BuildOptions = {}): Promise<GlintApp> {
   const logFormat = { level: config.server.logLevel, format: config.server.logFormat };
   const logger = options.logger ?? createLogger(logFormat);
+  // before anything opens: a bad policy file stops start-up with the rule it names
+  const policy = buildPolicy(config, logger);
   const metrics = new GlintMetrics({ defaultMetrics: options.processMetrics === true });
   const catalog = await KnexCatalog.open(config.database);
   catalog.knex.on('query-error', (err: { code?: unknown } | null, query: { method?: unknown } | null) => {
@@ -70,7 +73,7 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     observeStore(createStore(storeConfig), (store, operation, kind) => metrics.storeErrors.inc({ store, operation, kind })),
   );
 
-  const images = new ImageService({ catalog, stores, limits: config.limits, logger });
+  const images = new ImageService({ catalog, stores, limits: config.limits, logger, policy });
   const ingest = new ObservedIngestPipeline(metrics, { images: catalog.images, limits: config.limits, logger, writeLeaseMs: config.recovery.writeLeaseMs });
   const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger, diskFormats: diskFormatPolicy(config.images) });
   // one job runner per node: it claims imports (and later other jobs) from the catalog
@@ -83,9 +86,9 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   metrics.observeLabelled(metrics.jobQueueDepth, () => catalog.tasks.countPendingByType());
 
   const keystone = config.auth.keystone;
-  const authenticator = createAuthenticator(
-    config.auth,
-    options.keystoneAuthenticator ?? (keystone ? () => new KeystoneAuthenticator(keystone, { logger }) : undefined),
+  const authenticator = judgedByPolicy(
+    createAuthenticator(config.auth, options.keystoneAuthenticator ?? (keystone ? () => new KeystoneAuthenticator(keystone, { logger }) : undefined)),
+    policy,
   );
   const glance = createGlanceSurface(services, config, authenticator);
   const algorithms = new AlgorithmService({ algorithms: catalog.algorithms, logger });
@@ -132,6 +135,23 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
       await stores.close();
       await catalog.close();
     },
+  };
+}
+
+/** `[oslo_policy]`: Glance's rules, the operator's policy file over them; throws PolicyError naming a bad rule. */
+function buildPolicy(config: GlintConfig, logger: Logger): PolicyEnforcer {
+  const { policyFile, enforceNewDefaults, enforceScope } = config.policy;
+  const overrides = policyFile ? readPolicyFile(policyFile) : null;
+  if (overrides) logger.info('policy file loaded', { policyFile, rules: Object.keys(overrides).length });
+  return new PolicyEnforcer({ enforceNewDefaults, enforceScope, overrides: overrides ?? {}, source: policyFile ?? undefined });
+}
+
+/** Every authenticated context gets Glance's `is_admin` from the policy's `context_is_admin` rule. */
+function judgedByPolicy(authenticator: Authenticator, policy: PolicyEnforcer): Authenticator {
+  return {
+    adoptsRequestId: authenticator.adoptsRequestId,
+    wwwAuthenticate: authenticator.wwwAuthenticate,
+    authenticate: async (ctx, requestId) => policy.judge(await authenticator.authenticate(ctx, requestId)),
   };
 }
 

@@ -117,6 +117,12 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
     database,
     stores: { multiStore, defaultStoreId, stores },
     auth: { flavor: flavor as AuthFlavor, keystone },
+    policy: {
+      enforceNewDefaults: reader.value('oslo_policy', SECTIONS.oslo_policy, 'enforce_new_defaults') as boolean,
+      enforceScope: reader.value('oslo_policy', SECTIONS.oslo_policy, 'enforce_scope') as boolean,
+      // as oslo.config's find_file: relative to the configuration file's folder
+      policyFile: policyFilePath(reader.value('oslo_policy', SECTIONS.oslo_policy, 'policy_file') as string, file, baseDir),
+    },
     images: {
       diskFormats: reader.value('image_format', SECTIONS.image_format, 'disk_formats') as string[],
       containerFormats: reader.value('image_format', SECTIONS.image_format, 'container_formats') as string[],
@@ -177,6 +183,12 @@ export function loadConfig(options: LoadOptions = {}): GlintConfig {
 
   for (const message of reader.unknownKeys()) warn(message);
   return deepFreeze(config);
+}
+
+/** `[oslo_policy] policy_file` made absolute (relative to the config file's folder, as oslo.config finds it); null when empty. */
+function policyFilePath(value: string, configFile: string | null, baseDir: string): string | null {
+  if (!value) return null;
+  return path.resolve(configFile ? path.dirname(path.resolve(configFile)) : baseDir, value);
 }
 
 /** `[edgegallery] priority_stores`: priority:store pairs naming configured stores. */

@@ -103,6 +103,26 @@ export const SECTIONS: Readonly<Record<string, readonly OptionSpec[]>> = {
     { key: 'token_cache_time', type: int(0), default: '300', help: 'Seconds a validated token is cached.' },
     { key: 'memcached_servers', type: str, default: '', help: 'Ignored: glint caches validations itself.' },
   ],
+  oslo_policy: [
+    {
+      key: 'enforce_new_defaults',
+      type: bool,
+      default: 'true',
+      help: "true: Glance's secure-RBAC rules only (project reader / member / admin, service role). false: each rule OR its legacy default, plus the legacy owner checks.",
+    },
+    {
+      key: 'enforce_scope',
+      type: bool,
+      default: 'true',
+      help: 'Refuse system- and domain-scoped tokens on the project-scoped image rules (current oslo.policy always does).',
+    },
+    {
+      key: 'policy_file',
+      type: str,
+      default: 'policy.yaml',
+      help: "Operator's rules (YAML or JSON) overriding Glance's defaults by name; relative to the config file's folder; a missing file = defaults only. Checked at start-up.",
+    },
+  ],
   image_format: [
     { key: 'disk_formats', type: list, default: 'ami,ari,aki,vhd,vhdx,vmdk,raw,qcow2,vdi,iso,ploop', help: 'Accepted disk_format values.' },
     { key: 'container_formats', type: list, default: 'ami,ari,aki,bare,ovf,ova,docker,compressed', help: 'Accepted container_format values.' },

@@ -9,6 +9,7 @@ export interface GlintConfig {
   database: DatabaseConfig;
   stores: StoresConfig;
   auth: AuthConfig;
+  policy: PolicyConfig;
   images: ImagePolicyConfig;
   limits: LimitsConfig;
   imports: ImportConfig;
@@ -89,6 +90,14 @@ export interface AuthConfig {
   /** `[paste_deploy] flavor`: empty → none (Glance's unauthenticated context). */
   flavor: AuthFlavor;
   keystone: KeystoneConfig | null;
+}
+
+/** `[oslo_policy]`: which authorization rules apply (src/domain/policy). */
+export interface PolicyConfig {
+  enforceNewDefaults: boolean;
+  enforceScope: boolean;
+  /** Absolute path of the policy file (it may not exist: then Glance's defaults apply); null = none. */
+  policyFile: string | null;
 }
 
 export interface KeystoneConfig {

@@ -13,6 +13,15 @@ export interface RequestContext {
   isAdmin: boolean;
   /** Anonymous read-only access: every mutation is refused. */
   readOnly: boolean;
+  /**
+   * Glance's unauthenticated flavour: no identity at all. The policy judges such a context by
+   * the legacy rules (it has no roles the secure-RBAC defaults could match).
+   */
+  unauthenticated?: boolean;
+  /** A system-scoped token's scope (`all`); oslo.policy's `system_scope`. */
+  systemScope?: string | null;
+  /** A domain-scoped token's domain; oslo.policy's `domain_id`. */
+  domainId?: string | null;
 }
 
 export function hasAdminRole(ctx: RequestContext): boolean {
@@ -21,13 +30,15 @@ export function hasAdminRole(ctx: RequestContext): boolean {
 
 /** The unauthenticated flavour's context: admin-like for ownership, no roles, no project. */
 export function unauthenticatedContext(requestId: string): RequestContext {
-  return { requestId, userId: null, projectId: null, roles: [], isAdmin: true, readOnly: false };
+  return { requestId, userId: null, projectId: null, roles: [], isAdmin: true, readOnly: false, unauthenticated: true };
 }
 
 export function contextFromIdentity(
   requestId: string,
-  identity: { userId: string | null; projectId: string | null; roles: readonly string[] },
+  identity: { userId: string | null; projectId: string | null; roles: readonly string[]; systemScope?: string | null; domainId?: string | null },
 ): RequestContext {
   const roles = identity.roles.map((r) => r.trim().toLowerCase()).filter((r) => r.length > 0);
-  return { requestId, userId: identity.userId, projectId: identity.projectId, roles, isAdmin: roles.includes('admin'), readOnly: false };
+  // isAdmin here is the default `context_is_admin` (role:admin); the app's policy re-judges it
+  const scope = { systemScope: identity.systemScope ?? null, domainId: identity.domainId ?? null };
+  return { requestId, userId: identity.userId, projectId: identity.projectId, roles, isAdmin: roles.includes('admin'), readOnly: false, ...scope };
 }

@@ -7,7 +7,7 @@ import { GlintError, fail } from './errors';
 import { canTransition, type Image, type ImageMember, type MemberStatus, MEMBER_STATUSES, type Visibility } from './image';
 import type { ImageChange, NewImage } from './image-commands';
 import { rejectFourByteCharacters, validateMinimum, validateTag } from './image-rules';
-import { assertAdminRole, assertCanModify, assertWritable, canSee, isOwnerOrAdmin } from './policy';
+import { assertCanModify, assertWritable, canSee, enforceOnImage, enforceVisibility, imageTarget, isOwnerOrAdmin, mayGetImage, newImageTarget, PolicyEnforcer, type PolicyRule, type Target } from './policy';
 import type { Catalog, ColumnFilter, DeletedImage, ImageAttributeChanges, ImageChanges, ImageListQuery, ListScope, SortDirection, SortKey } from './repositories';
 import { retryOnConflict } from './retry';
 
@@ -16,6 +16,8 @@ export interface ImageServiceDeps {
   stores: StoreRegistry;
   limits: LimitsConfig;
   logger: Logger;
+  /** The authorization rules (default: Glance's current defaults, no policy file). */
+  policy?: PolicyEnforcer;
 }
 
 export interface ListImagesRequest {
@@ -40,7 +42,32 @@ export interface ImagePage {
 
 /** The rules for image records, tags and members. Every surface goes through here. */
 export class ImageService {
-  constructor(private readonly deps: ImageServiceDeps) {}
+  readonly policy: PolicyEnforcer;
+
+  constructor(private readonly deps: ImageServiceDeps) {
+    this.policy = deps.policy ?? PolicyEnforcer.glanceDefaults();
+  }
+
+  // ---- authorization ---------------------------------------------------------------------
+
+  /**
+   * Enforces policy `rule` on a visible image: 403, or 404 when the caller may not even
+   * `get_image` it. With `legacyAction` (a mutation), the context must be writable and, while the
+   * legacy rules apply (enforce_new_defaults = false, or the unauthenticated flavour), Glance's
+   * owner-or-admin check follows. Location operations call this with their rule names
+   * (`get_image_location`, `add_image_location`, `fetch_image_location`, `set_image_location`,
+   * `delete_image_location`).
+   */
+  authorizeImage(ctx: RequestContext, rule: PolicyRule, image: Image, legacyAction: string | null = 'modify this image'): void {
+    if (legacyAction !== null) assertWritable(ctx);
+    enforceOnImage(this.policy, ctx, rule, image);
+    if (legacyAction !== null && this.policy.legacyChecksApply(ctx)) assertCanModify(ctx, image, legacyAction);
+  }
+
+  /** Enforces a rule without an image (tasks, store details, metadefs…): 403 when refused. */
+  authorize(ctx: RequestContext, rule: PolicyRule, target: Target = { project_id: ctx.projectId }, message?: string): void {
+    this.policy.enforce(ctx, rule, target, message);
+  }
 
   // ---- lookup ----------------------------------------------------------------------------
 
@@ -48,6 +75,7 @@ export class ImageService {
   async getImage(ctx: RequestContext, id: string): Promise<Image> {
     const image = id.length <= 64 ? await this.deps.catalog.images.get(id) : null;
     if (!image || image.status === 'killed' || !(await this.isVisible(ctx, image))) throw notFound(id);
+    if (!mayGetImage(this.policy, ctx, image)) throw notFound(id);
     return image;
   }
 
@@ -63,10 +91,14 @@ export class ImageService {
     const { limits } = this.deps;
     assertWritable(ctx);
     const owner = draft.owner !== undefined ? draft.owner : ctx.projectId;
-    if (draft.owner !== undefined && !ctx.isAdmin && owner !== ctx.projectId) {
+    const target = newImageTarget(ctx, draft.owner, draft.visibility);
+    if (!this.policy.allows(ctx, 'add_image', target)) {
+      fail('NOT_AUTHORIZED', owner !== ctx.projectId ? 'You are not permitted to create images owned by another project.' : 'You are not authorized to create images.');
+    }
+    if (draft.visibility !== undefined) enforceVisibility(this.policy, ctx, draft.visibility, target);
+    if (this.policy.legacyChecksApply(ctx) && draft.owner !== undefined && !ctx.isAdmin && owner !== ctx.projectId) {
       fail('NOT_AUTHORIZED', 'You are not permitted to create images owned by another project.');
     }
-    if (draft.visibility === 'public') assertAdminRole(ctx, "publicize images (visibility 'public')");
     const tags = dedupe(draft.tags ?? []);
     const properties = draft.properties ?? {};
     if (exceeds(tags.length, limits.imageTagQuota)) fail('TAG_QUOTA_EXCEEDED', `Maximum number of tags exceeded (${limits.imageTagQuota}).`);
@@ -104,6 +136,7 @@ export class ImageService {
   async listImages(ctx: RequestContext, request: ListImagesRequest): Promise<ImagePage> {
     const { limits } = this.deps;
     const limit = Math.min(request.limit ?? limits.limitParamDefault, limits.apiLimitMax);
+    this.authorize(ctx, 'get_images');
     if (limit === 0) return { images: [], mayHaveMore: false };
     let marker: Image | undefined;
     if (request.marker !== undefined) {
@@ -129,7 +162,8 @@ export class ImageService {
     }
     const query: ImageListQuery = { scope, filters, properties: request.properties, tags: request.tags, sort, marker, limit };
     const images = await this.deps.catalog.images.list(query);
-    return { images, mayHaveMore: images.length === limit };
+    // as Glance: each listed image must pass get_image; whether more follow is the catalog's count
+    return { images: images.filter((image) => mayGetImage(this.policy, ctx, image)), mayHaveMore: images.length === limit };
   }
 
   // ---- update ----------------------------------------------------------------------------
@@ -143,7 +177,7 @@ export class ImageService {
     return retryOnConflict(`Updating image ${id}`, async () => {
       const image = await this.getImage(ctx, id);
       if (changes.length === 0) return image;
-      assertCanModify(ctx, image);
+      this.authorizeImage(ctx, 'modify_image', image);
       const edit = this.applyChanges(ctx, image, changes);
       return this.deps.catalog.images.update(id, edit, { revision: image.revision });
     });
@@ -196,7 +230,8 @@ export class ImageService {
   private applyAttribute(ctx: RequestContext, image: Image, attributes: ImageAttributeChanges, change: Extract<ImageChange, { kind: 'attribute' }>): void {
     switch (change.field) {
       case 'visibility':
-        if (change.value === 'public' && image.visibility !== 'public') assertAdminRole(ctx, "publicize images (visibility 'public')");
+        // changing to public or community has its own rule (keeping it is not publicizing)
+        if (change.value !== image.visibility) enforceVisibility(this.policy, ctx, change.value, imageTarget(ctx, image));
         break;
       case 'owner':
         if (!ctx.isAdmin && change.value !== image.owner) fail('NOT_AUTHORIZED', "Only admins may change an image's owner.");
@@ -220,7 +255,7 @@ export class ImageService {
   async deleteImage(ctx: RequestContext, id: string): Promise<void> {
     const deleted = await retryOnConflict(`Deleting image ${id}`, async () => {
       const image = await this.getImage(ctx, id);
-      assertCanModify(ctx, image, 'delete this image');
+      this.authorizeImage(ctx, 'delete_image', image, 'delete this image');
       if (image.protected) fail('IMAGE_PROTECTED', `Image ${id} is protected and cannot be deleted.`);
       return this.deps.catalog.images.markDeleted(id, { status: image.status, revision: image.revision });
     });
@@ -258,7 +293,8 @@ export class ImageService {
   /** One attempt; null when the image changed between the read and the conditional write. */
   private async trySetActivation(ctx: RequestContext, id: string, target: 'active' | 'deactivated'): Promise<Image | null> {
     const image = await this.getImage(ctx, id);
-    assertCanModify(ctx, image, target === 'active' ? 'reactivate this image' : 'deactivate this image');
+    if (target === 'active') this.authorizeImage(ctx, 'reactivate', image, 'reactivate this image');
+    else this.authorizeImage(ctx, 'deactivate', image, 'deactivate this image');
     if (image.status === target) return image;
     // Only the two action edges of the status machine: active ⇄ deactivated (queued → active
     // is a transition too, but not one an action may take).
@@ -275,7 +311,7 @@ export class ImageService {
     validateTag(tag);
     await retryOnConflict(`Tagging image ${id}`, async () => {
       const image = await this.getImage(ctx, id);
-      assertCanModify(ctx, image);
+      this.authorizeImage(ctx, 'modify_image', image);
       if (image.tags.includes(tag)) return image;
       const limit = this.deps.limits.imageTagQuota;
       if (exceeds(image.tags.length + 1, limit)) fail('TAG_QUOTA_EXCEEDED', `Maximum number of tags exceeded (${limit}).`);
@@ -286,7 +322,7 @@ export class ImageService {
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     await retryOnConflict(`Untagging image ${id}`, async () => {
       const image = await this.getImage(ctx, id);
-      assertCanModify(ctx, image);
+      this.authorizeImage(ctx, 'modify_image', image);
       if (!image.tags.includes(tag)) fail('TAG_NOT_FOUND', `Tag ${tag} not found.`);
       return this.deps.catalog.images.update(id, { tags: image.tags.filter((t) => t !== tag) }, { revision: image.revision });
     });
@@ -302,6 +338,7 @@ export class ImageService {
 
   async listMembers(ctx: RequestContext, imageId: string): Promise<ImageMember[]> {
     const image = await this.sharedImage(ctx, imageId);
+    this.authorizeImage(ctx, 'get_members', image, null);
     const members = await this.deps.catalog.members.list(imageId);
     if (isOwnerOrAdmin(ctx, image)) return members;
     return members.filter((m) => m.memberId === ctx.projectId);
@@ -309,6 +346,7 @@ export class ImageService {
 
   async getMember(ctx: RequestContext, imageId: string, memberId: string): Promise<ImageMember> {
     const image = await this.getImage(ctx, imageId);
+    this.authorizeImage(ctx, 'get_member', image, null);
     const member = image.visibility === 'shared' ? await this.deps.catalog.members.get(imageId, memberId) : null;
     if (!member || (!isOwnerOrAdmin(ctx, image) && memberId !== ctx.projectId)) {
       fail('MEMBER_NOT_FOUND', `Member ${memberId} not found for image ${imageId}.`);
@@ -318,7 +356,7 @@ export class ImageService {
 
   async addMember(ctx: RequestContext, imageId: string, memberId: string): Promise<ImageMember> {
     const image = await this.sharedImage(ctx, imageId);
-    assertCanModify(ctx, image, 'add members to this image');
+    this.authorizeImage(ctx, 'add_member', image, 'add members to this image');
     if (memberId.length === 0 || memberId.length > 255) fail('BAD_REQUEST', 'Member id must be 1 to 255 characters.');
     const limit = this.deps.limits.imageMemberQuota;
     if (exceeds((await this.deps.catalog.members.count(imageId)) + 1, limit)) {
@@ -333,6 +371,7 @@ export class ImageService {
       fail('BAD_REQUEST', `Invalid status: ${JSON.stringify(status)} (pending, accepted, rejected).`);
     }
     const member = await this.getMember(ctx, imageId, memberId);
+    this.authorizeImage(ctx, 'modify_member', image, null);
     assertWritable(ctx);
     if (!ctx.isAdmin && ctx.projectId !== member.memberId) {
       fail('NOT_AUTHORIZED', `Only the member project can change its membership status of image ${image.id}.`);
@@ -345,15 +384,15 @@ export class ImageService {
   async removeMember(ctx: RequestContext, imageId: string, memberId: string): Promise<void> {
     const image = await this.sharedImage(ctx, imageId);
     const member = await this.getMember(ctx, imageId, memberId);
-    assertCanModify(ctx, image, 'remove members of this image');
+    this.authorizeImage(ctx, 'delete_member', image, 'remove members of this image');
     if (!(await this.deps.catalog.members.remove(imageId, member.memberId))) {
       fail('MEMBER_NOT_FOUND', `Member ${memberId} not found for image ${imageId}.`);
     }
   }
 
-  /** Admin check used by surfaces for admin-only listings (stores detail, tasks). */
+  /** The `context_is_admin` rule, for surfaces' admin-only operations that have no rule of their own. */
   requireAdminRole(ctx: RequestContext, action: string): void {
-    assertAdminRole(ctx, action);
+    this.policy.enforce(ctx, 'context_is_admin', {}, `You are not authorized to ${action}.`);
   }
 }
 

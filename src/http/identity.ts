@@ -41,7 +41,7 @@ export class NoAuthAuthenticator implements Authenticator {
 }
 
 /** Reads keystonemiddleware's identity headers, with Glance's fallbacks (spec §3.1). */
-export function identityFromHeaders(ctx: Context): { userId: string | null; projectId: string | null; roles: string[] } {
+export function identityFromHeaders(ctx: Context): { userId: string | null; projectId: string | null; roles: string[]; systemScope: string | null; domainId: string | null } {
   const header = (...names: string[]) => {
     for (const name of names) {
       const value = ctx.get(name);
@@ -50,7 +50,9 @@ export function identityFromHeaders(ctx: Context): { userId: string | null; proj
     return null;
   };
   const roles = (header('x-roles', 'x-role') ?? '').split(',');
-  return { userId: header('x-user-id', 'x-user'), projectId: header('x-project-id', 'x-tenant-id', 'x-tenant'), roles };
+  // keystonemiddleware's scope headers for system- and domain-scoped tokens (oslo.context reads them)
+  const scope = { systemScope: header('openstack-system-scope'), domainId: header('x-domain-id') };
+  return { userId: header('x-user-id', 'x-user'), projectId: header('x-project-id', 'x-tenant-id', 'x-tenant'), roles, ...scope };
 }
 
 export class TrustedHeadersAuthenticator implements Authenticator {

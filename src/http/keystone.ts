@@ -43,6 +43,10 @@ export interface TokenIdentity {
   projectId: string | null;
   /** Lower-cased, as Keystone expanded them (implied roles included). */
   roles: string[];
+  /** `all` for a system-scoped token. */
+  systemScope?: string | null;
+  /** The domain of a domain-scoped token. */
+  domainId?: string | null;
   /** ms since the epoch. */
   expiresAt: number;
 }
@@ -282,7 +286,7 @@ function headerToken(ctx: Context, name: string): string | null {
 /** Reads the identity out of a v3 token document; null when it does not look like one. */
 export function parseTokenBody(doc: unknown): TokenIdentity | null {
   const token = (doc as { token?: unknown } | null)?.token as
-    | { user?: { id?: unknown }; project?: { id?: unknown }; roles?: Array<{ name?: unknown }>; expires_at?: unknown }
+    | { user?: { id?: unknown }; project?: { id?: unknown }; domain?: { id?: unknown }; system?: { all?: unknown }; roles?: Array<{ name?: unknown }>; expires_at?: unknown }
     | undefined;
   if (!token || typeof token.user?.id !== 'string') return null;
   const expiresAt = typeof token.expires_at === 'string' ? Date.parse(token.expires_at) : NaN;
@@ -291,7 +295,9 @@ export function parseTokenBody(doc: unknown): TokenIdentity | null {
     ? token.roles.map((r) => (typeof r?.name === 'string' ? r.name.trim().toLowerCase() : '')).filter((r) => r.length > 0)
     : [];
   const projectId = typeof token.project?.id === 'string' ? token.project.id : null;
-  return { userId: token.user.id, projectId, roles, expiresAt };
+  const systemScope = token.system?.all === true ? 'all' : null;
+  const domainId = projectId === null && typeof token.domain?.id === 'string' ? token.domain.id : null;
+  return { userId: token.user.id, projectId, roles, expiresAt, systemScope, domainId };
 }
 
 async function readJson(res: Response): Promise<unknown> {

@@ -57,7 +57,8 @@ describe('GET /metrics and the request log', function () {
   });
   after(() => app?.close());
 
-  const who = { 'X-Identity-Status': 'Confirmed', 'X-Project-Id': 'proj-a', 'X-Roles': 'member', 'X-User-Id': 'user-a', 'X-Auth-Token': TOKEN };
+  // member with the reader role it implies, as a Keystone token carries them (Glance's secure-RBAC defaults)
+  const who = { 'X-Identity-Status': 'Confirmed', 'X-Project-Id': 'proj-a', 'X-Roles': 'member,reader', 'X-User-Id': 'user-a', 'X-Auth-Token': TOKEN };
 
   it('counts a scripted workload by surface, route template and status; bytes; latency; store errors', async () => {
     const before = (await app.http.get('/metrics')).text;

@@ -130,6 +130,9 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
         'image_tag_quota = 3',
         '[paste_deploy]',
         'flavor = trusted-auth',
+        // the calls send one role (alpha: member) and expect the legacy owner/admin rules
+        '[oslo_policy]',
+        'enforce_new_defaults = false',
         '[import_filtering_opts]',
         'allowed_hosts = 127.0.0.1',
         `allowed_ports = ${port}`,
@@ -149,6 +152,9 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
         'filesystem_store_datadir = {dir}/cold',
         '[paste_deploy]',
         'flavor = trusted-auth',
+        // the calls send one role (alpha: member) and expect the legacy owner/admin rules
+        '[oslo_policy]',
+        'enforce_new_defaults = false',
         '',
       ].join('\n'),
     );

@@ -44,9 +44,15 @@ export async function startTestApp(ini = '', env: Record<string, string> = {}, o
   };
 }
 
-/** Identity headers for the trusted-auth flavour. */
+/**
+ * Identity headers for the trusted-auth flavour. The tests built on TRUSTED send a role or two
+ * (`member`, `admin`) without the implied ones a Keystone token carries, and assert Glance's
+ * legacy owner/admin rules; TRUSTED therefore turns the secure-RBAC defaults off. The RBAC tests
+ * (test/api/glance-v2/rbac*.test.ts) use TRUSTED_RBAC, Glance's default.
+ */
 export function as(project: string, roles = 'member', user = `user-${project}`): Record<string, string> {
   return { 'X-Identity-Status': 'Confirmed', 'X-Project-Id': project, 'X-Roles': roles, 'X-User-Id': user };
 }
 
-export const TRUSTED = '[paste_deploy]\nflavor = trusted-auth\n';
+export const TRUSTED_RBAC = '[paste_deploy]\nflavor = trusted-auth\n';
+export const TRUSTED = `${TRUSTED_RBAC}[oslo_policy]\nenforce_new_defaults = false\n`;

@@ -7,7 +7,6 @@ import type { NewImage } from '../image-commands';
 import type { ImageService } from '../image-service';
 import type { JobQueue } from '../jobs/handler';
 import type { Task, TaskStatus } from '../jobs/task';
-import { assertAdminRole, assertCanModify } from '../policy';
 import type { Catalog, SortDirection, TaskListQuery } from '../repositories';
 import { IMPORT_TASK, LEGACY_IMPORT_TASK, type ImportMethod, type ImportTaskInput, type LegacyImportTaskInput } from './import-task';
 import { filterWebDownloadUri } from './web-download';
@@ -88,8 +87,8 @@ export class ImportService {
 
     const image = await this.deps.images.getImage(ctx, imageId);
     this.checkStatusForImport(image, method);
-    if (method === 'copy-image') assertAdminRole(ctx, 'copy existing image data to other stores');
-    else assertCanModify(ctx, image, 'import data for this image');
+    if (method === 'copy-image') this.deps.images.authorizeImage(ctx, 'copy_image', image, null);
+    else this.deps.images.authorizeImage(ctx, 'modify_image', image, 'import data for this image');
     await this.assertNotLocked(image);
 
     const targets = this.targetStores(image, request);
@@ -178,7 +177,7 @@ export class ImportService {
 
   /** Admin only: filters the source URL, creates the image, queues an `import` task for it. */
   async createTask(ctx: RequestContext, request: LegacyImport): Promise<Task> {
-    assertAdminRole(ctx, 'use the tasks API');
+    this.authorizeTasks(ctx, 'add_task');
     const uri = filterWebDownloadUri(request.importFrom, this.deps.imports);
     const image = await this.deps.images.createImage(ctx, request.image);
     const input: LegacyImportTaskInput = { ...request.input, import_from: uri, image_id: image.id };
@@ -193,7 +192,7 @@ export class ImportService {
   }
 
   async listTasks(ctx: RequestContext, request: TaskListRequest): Promise<{ tasks: Task[]; mayHaveMore: boolean }> {
-    assertAdminRole(ctx, 'use the tasks API');
+    this.authorizeTasks(ctx, 'get_tasks');
     if (request.type !== undefined && request.type !== 'import') fail('BAD_QUERY', `Invalid type value: ${request.type}`);
     if (request.status !== undefined && !TASK_STATUSES.includes(request.status as TaskStatus)) fail('BAD_QUERY', `Invalid status value: ${request.status}`);
     const sortKey = request.sortKey ?? 'created_at';
@@ -219,10 +218,16 @@ export class ImportService {
   }
 
   async getTask(ctx: RequestContext, id: string): Promise<Task> {
-    assertAdminRole(ctx, 'use the tasks API');
+    this.authorizeTasks(ctx, 'get_task');
     const task = id.length <= 64 ? await this.deps.catalog.tasks.get(id) : null;
     if (!task) fail('TASK_NOT_FOUND', `Task with the given ID ${id} not found`);
     return task;
+  }
+
+  /** Glance: `tasks_api_access` for every tasks call, then the call's own rule. */
+  private authorizeTasks(ctx: RequestContext, rule: 'add_task' | 'get_tasks' | 'get_task'): void {
+    this.deps.images.authorize(ctx, 'tasks_api_access', { project_id: ctx.projectId }, 'You are not authorized to use the tasks API.');
+    this.deps.images.authorize(ctx, rule);
   }
 
   /** `GET /v2/images/{id}/tasks`: the caller's unexpired tasks of a visible image. */

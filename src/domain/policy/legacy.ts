@@ -1,10 +1,12 @@
-import { hasAdminRole, type RequestContext } from './context';
-import { fail } from './errors';
-import type { Image, ImageMember } from './image';
+import { hasAdminRole, type RequestContext } from '../context';
+import { fail } from '../errors';
+import type { Image, ImageMember } from '../image';
 
 /**
- * Glance's legacy authorization (owner/admin), spec §3.2. Invisible images are reported as
- * missing so their existence is not revealed; visible ones the caller may not change get 403.
+ * Glance's legacy authorization (owner/admin), spec §3.2, which its API still applies on top of
+ * the policy rules while `enforce_new_defaults = false` (glance/api/v2/policy.py
+ * check_is_image_mutable, check_admin_or_same_owner). Invisible images are reported as missing
+ * so their existence is not revealed; visible ones the caller may not change get 403.
  */
 
 export function canSee(ctx: RequestContext, image: Image, membership: ImageMember | null): boolean {
