@@ -10,6 +10,10 @@ import { ImageService } from './domain/image-service';
 import { ImportJob } from './domain/imports/import-job';
 import { ImportService } from './domain/imports/import-service';
 import { IngestPipeline } from './domain/ingest';
+import { ImageFiles } from './domain/imageops/image-file';
+import { ImageOpsJob } from './domain/imageops/imageops-job';
+import { QemuImg } from './domain/imageops/qemu-img';
+import { ImageOpsService } from './domain/imageops/service';
 import { JobRunner } from './domain/jobs/runner';
 import { PolicyEnforcer, readPolicyFile } from './domain/policy';
 import { MetadefService } from './domain/metadefs/service';
@@ -21,6 +25,7 @@ import { loadApiSpecs } from './http/api-specs';
 import { createHttpApp, listRoutes } from './http/server';
 import { createAlgoPlatformSurface } from './http/surfaces/algoplatform';
 import { createGlanceSurface } from './http/surfaces/glance-v2';
+import { createImageOpsSurface } from './http/surfaces/imageops';
 import { createLogger, createPino, type Logger } from './lib/logger';
 import { GlintMetrics } from './lib/metrics';
 import { observeStore } from './stores/observed';
@@ -77,11 +82,31 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const ingest = new ObservedIngestPipeline(metrics, { images: catalog.images, limits: config.limits, logger, writeLeaseMs: config.recovery.writeLeaseMs });
   const data = new ImageDataService({ catalog, stores, imports: config.imports, images, ingest, logger, diskFormats: diskFormatPolicy(config.images) });
   // one job runner per node: it claims imports (and later other jobs) from the catalog
-  const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs: config.imports.taskTimeToLive * 3600_000 });
+  const resultTtlMs = config.imports.taskTimeToLive * 3600_000;
+  const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs, leaseMs: config.recovery.jobLeaseMs });
   jobs.register(new ImportJob({ images: catalog.images, stores, data, ingest, logger }));
+  // imageops: check and compress jobs (qemu-img), any node answers for any job
+  const imageOpsConfig = config.imageOps;
+  const imageFiles = new ImageFiles({ stores, tempDir: imageOpsConfig.tempDir, logger });
+  jobs.register(
+    new ImageOpsJob({
+      catalog,
+      images,
+      data,
+      files: imageFiles,
+      qemu: new QemuImg(imageOpsConfig.qemuImg),
+      jobs,
+      logger,
+      minFreeSpacePercent: imageOpsConfig.minFreeSpacePercent,
+      convertRateLimit: imageOpsConfig.convertRateLimit,
+      concurrency: imageOpsConfig.maxConcurrentJobs,
+      timeoutMs: imageOpsConfig.jobTimeoutMs,
+    }),
+  );
+  const imageOps = new ImageOpsService({ catalog, images, jobs, files: imageFiles, logger, minFreeSpacePercent: imageOpsConfig.minFreeSpacePercent, resultTtlMs });
   const imports = new ImportService({ catalog, stores, imports: config.imports, images, jobs });
   const metadefs = new MetadefService({ metadefs: catalog.metadefs });
-  const services: Services = { images, data, imports, metadefs };
+  const services: Services = { images, data, imports, metadefs, imageOps };
   metrics.observe(metrics.jobsInFlight, () => jobs.inFlight);
   metrics.observeLabelled(metrics.jobQueueDepth, () => catalog.tasks.countPendingByType());
 
@@ -94,7 +119,8 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const algorithms = new AlgorithmService({ algorithms: catalog.algorithms, logger });
   const algoPlatform = createAlgoPlatformSurface(algorithms, config, authenticator);
   // Glance claims every path: it stays last
-  const surfaces = [algoPlatform, glance];
+  const imageOpsSurface = createImageOpsSurface(imageOps, config, authenticator);
+  const surfaces = [algoPlatform, imageOpsSurface, glance];
   const specs = loadApiSpecs();
   if (specs.size === 0) logger.warn('no OpenAPI documents found; GET /api-spec/ serves none');
   const koa = createHttpApp({
@@ -119,6 +145,8 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   if (options.startWorkers !== false) {
     jobs.start();
     reconciler.start();
+    // scratch folders of processes that died mid-job (a live job's is younger than its time-out)
+    void imageFiles.sweep(2 * imageOpsConfig.jobTimeoutMs);
   }
 
   return {

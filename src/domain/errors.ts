@@ -152,6 +152,10 @@ export const errorCatalog = {
   METADEF_EXISTS: 'conflict',
   METADEF_PROTECTED: 'forbidden',
   METADEF_INVALID: 'invalid',
+  // imageops (check, compress): client mistakes are 400 (decision 1), unknown images included
+  IMAGEOPS_FIELD_MISSING: 'invalid',
+  IMAGEOPS_NAME_INVALID: 'invalid',
+  IMAGEOPS_IMAGE_NOT_FOUND: 'invalid',
   // catch-all
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;

@@ -1,5 +1,6 @@
 import type { ImageDataService } from './image-data';
 import type { ImageService } from './image-service';
+import type { ImageOps } from './imageops/contract';
 import type { ImportService } from './imports/import-service';
 import type { MetadefService } from './metadefs/service';
 
@@ -10,4 +11,6 @@ export interface Services {
   imports: ImportService;
   /** Glance's metadata definitions (/v2/metadefs). */
   metadefs: MetadefService;
+  /** imageops check and compress jobs (the imageops and EdgeGallery surfaces). */
+  imageOps: ImageOps;
 }
