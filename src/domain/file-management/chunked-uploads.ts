@@ -32,18 +32,28 @@ export interface ChunkedUploadDeps {
   ingest: Pick<IngestPipeline, 'writeObject' | 'deleteQuietly'>;
   /** Stores the merged file as an upload does (zip handling, check, record). */
   files: FileStorer;
+  /** Whether a chunk's `priority` names a usable medium (the merge stores by it; chunks are staged in the default store). */
+  acceptsPriority(priority: string): boolean;
   logger: Logger;
   /** Idle time after which an upload is abandoned and swept (ms; `[edgegallery] chunk_upload_expiry`). */
   expiryMs: number;
 }
 
+/** The form fields of a chunk upload. */
+export interface ChunkFields {
+  identifier?: string;
+  priority?: string;
+}
+
 export interface ChunkRequest {
+  /** Fields sent before the part: checked before anything is written. */
+  fields: ChunkFields;
   /**
-   * The upload's identifier, or a promise of it when the form sends it after the part: the chunk
-   * is then written first and recorded only once the identifier is known and valid (refused: the
-   * object is deleted, nothing recorded).
+   * Every field, once the form has been read to its end (those after the part too; the client
+   * chooses the order). The chunk is recorded only once they are in and valid; refused, its
+   * object is deleted and nothing is recorded. Default: `fields`.
    */
-  identifier: string | Promise<string>;
+  allFields?: Promise<ChunkFields>;
   /** The part's file name: `<n>.part`. */
   partName: string;
   source: Readable;
@@ -72,11 +82,10 @@ export class ChunkedUploadService {
 
   /** Stages one chunk; a chunk already staged under the same part number is replaced (its object deleted). */
   async receiveChunk(context: RequestContext, request: ChunkRequest): Promise<void> {
-    const { identifier } = request;
-    // a late identifier may be refused while the chunk streams: it is awaited in the commit
-    if (typeof identifier !== 'string') identifier.catch(() => undefined);
+    // the form may fail while the chunk streams: that is seen in the commit, which awaits it
+    request.allFields?.catch(() => undefined);
     const index = partNumberOf(request.partName);
-    if (typeof identifier === 'string') checkUploadName('identifier', identifier);
+    this.checkChunkFields(request.fields, false);
     const store = this.deps.stores.default;
     const key = `${CHUNK_KEY_PREFIX}${randomUUID()}`;
     const { result: replaced } = await this.deps.ingest.writeObject({
@@ -85,7 +94,8 @@ export class ChunkedUploadService {
       source: request.source,
       signal: request.signal,
       commit: async (data) => {
-        const name = this.nameOf(checkUploadName('identifier', await identifier));
+        const fields = this.checkChunkFields({ ...request.fields, ...(await request.allFields) }, true);
+        const name = this.nameOf(fields.identifier);
         const now = new Date();
         const recorded = await this.deps.uploads.putChunk(
           name,
@@ -204,6 +214,13 @@ export class ChunkedUploadService {
       clearInterval(renewal);
       source.destroy();
     }
+  }
+
+  /** The fields that are there, checked; `complete`: the identifier must be there too. */
+  private checkChunkFields(fields: ChunkFields, complete: boolean): { identifier: string } {
+    if (fields.priority !== undefined && !this.deps.acceptsPriority(fields.priority)) fail('FILE_PRIORITY_REFUSED', 'fail to save chunk file part');
+    if (fields.identifier === undefined && !complete) return { identifier: '' };
+    return { identifier: checkUploadName('identifier', fields.identifier ?? '') };
   }
 
   private nameOf(identifier: string): UploadName {

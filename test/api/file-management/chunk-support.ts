@@ -1,0 +1,74 @@
+import { strict as assert } from 'node:assert';
+import type TestAgent from 'supertest/lib/agent';
+import type { Response } from 'supertest';
+import type { GlintApp } from '../../../src/app';
+
+export const BASE = '/image-management/v1';
+const BOUNDARY = 'glint-chunk-test-boundary';
+
+/** One part of a multipart/form-data body: a text field, or a file when `fileName` is given. */
+export type FormPart = { name: string; value: string | Buffer; fileName?: string };
+
+/** A multipart/form-data body with the parts in the given order (the client decides the order). */
+export function multipartBody(parts: readonly FormPart[]): { body: Buffer; contentType: string } {
+  const pieces: Buffer[] = [];
+  for (const part of parts) {
+    const disposition = part.fileName === undefined ? `form-data; name="${part.name}"` : `form-data; name="${part.name}"; filename="${part.fileName}"`;
+    const type = part.fileName === undefined ? '' : 'Content-Type: application/octet-stream\r\n';
+    pieces.push(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: ${disposition}\r\n${type}\r\n`, 'latin1'), Buffer.from(part.value), Buffer.from('\r\n'));
+  }
+  pieces.push(Buffer.from(`--${BOUNDARY}--\r\n`));
+  return { body: Buffer.concat(pieces), contentType: `multipart/form-data; boundary=${BOUNDARY}` };
+}
+
+/** POST /images/upload with `parts` as they are. */
+export function postForm(http: TestAgent, path: string, parts: readonly FormPart[]): Promise<Response> {
+  const { body, contentType } = multipartBody(parts);
+  return http.post(`${BASE}${path}`).set('Content-Type', contentType).send(body) as unknown as Promise<Response>;
+}
+
+/** Posts chunk `index` (`<index>.part`) of `identifier`, the identifier before the part as browsers send it. */
+export function postChunk(http: TestAgent, identifier: string, index: number, data: Buffer, extra: readonly FormPart[] = []): Promise<Response> {
+  return postForm(http, '/images/upload', [{ name: 'identifier', value: identifier }, ...extra, { name: 'part', value: data, fileName: `${index}.part` }]);
+}
+
+export function merge(http: TestAgent, fields: Record<string, string>): Promise<Response> {
+  return postForm(
+    http,
+    '/images/merge',
+    Object.entries(fields).map(([name, value]) => ({ name, value })),
+  );
+}
+
+/** The body of an answer as text (supertest leaves non-JSON bodies in `text`). */
+export function textOf(res: Response): string {
+  return res.text ?? '';
+}
+
+/** Asserts upstream's error form: the status and the message as a JSON string literal. */
+export function assertError(res: Response, status: number, message: string | RegExp): void {
+  assert.equal(res.status, status, textOf(res));
+  const body = JSON.parse(textOf(res)) as unknown;
+  assert.equal(typeof body, 'string', textOf(res));
+  if (typeof message === 'string') assert.equal(body, message);
+  else assert.match(body as string, message);
+}
+
+/** Chunk objects in the default store and chunk rows in the catalog: what a finished or refused upload must not leave. */
+export async function staged(app: GlintApp): Promise<{ objects: string[]; uploads: number; chunks: number }> {
+  const objects: string[] = [];
+  for await (const key of app.stores.default.list('chunks/')) objects.push(key);
+  const count = async (table: string) => Number(((await app.catalog.knex(table).count({ n: '*' })) as Array<{ n: number | string }>)[0].n);
+  return { objects, uploads: await count('chunked_uploads'), chunks: await count('upload_chunks') };
+}
+
+export async function assertNothingStaged(app: GlintApp): Promise<void> {
+  assert.deepEqual(await staged(app), { objects: [], uploads: 0, chunks: 0 });
+}
+
+/** Ids of the Glance images the catalog lists (the merge's result is one). */
+export async function glanceImageIds(http: TestAgent): Promise<string[]> {
+  const res = await http.get('/v2/images?limit=1000');
+  assert.equal(res.status, 200, res.text);
+  return (res.body as { images: Array<{ id: string }> }).images.map((image) => image.id);
+}
