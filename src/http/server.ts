@@ -41,6 +41,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.use(errorBoundary(options.logger));
   app.use(async (ctx, next) => {
     if (ctx.method === 'OPTIONS') {
+      options.surfaces.find((candidate) => candidate.claims(ctx.path))?.preflight?.(ctx);
       ctx.status = 200;
       ctx.body = '';
       return;

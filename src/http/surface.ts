@@ -26,6 +26,8 @@ export interface Surface {
    * requests by these templates, and a test checks that api-spec/ documents each of them.
    */
   routes(): SurfaceRoute[];
+  /** Headers for an OPTIONS (CORS preflight) request to a claimed path, which the server answers itself. */
+  preflight?(ctx: Context): void;
 }
 
 /** One method on one path template (`{name}` for a path parameter). */

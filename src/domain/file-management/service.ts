@@ -178,7 +178,8 @@ export class FileManagementService implements FileStorer {
     if (details.compress?.outputImageId) await this.discard(context, details.compress.outputImageId);
     const started = await imageOps.startCompress(context, imageId, compressedName(imageId, record.fileName), { recheck: true });
     if (started.status !== 0) {
-      await records.setAttributes(imageId, { slimRefused: 'true', requestIdCompress: null });
+      // imageops keeps a record of the refusal: compressInfo shows it
+      await records.setAttributes(imageId, { slimRefused: 'true', requestIdCompress: started.requestId });
       throw new GlintError('FILE_SLIM_FAILED', 'Before asyCall imageOps, imageOps compress failed', started.msg);
     }
     if (!(await records.setAttributes(imageId, { requestIdCompress: started.requestId, slimRefused: null }))) fail('FILE_NOT_FOUND', "file path doesn't exist");
@@ -199,11 +200,12 @@ export class FileManagementService implements FileStorer {
 
 /**
  * 0 never slimmed · 1 the compress or its re-check is running · 2 the compress completed and the
- * re-check found the output consistent (status 0) · 3 anything else (refused, failed, no space,
- * timed out, re-check not 0).
+ * re-check found the output consistent (status 0) · 3 anything else (refused before or by
+ * imageops, failed, no space, timed out, re-check not 0).
  */
 export function slimStatusOf(record: FileRecord, compress: CompressReport | null, recheck: CheckReport | null): SlimStatus {
-  if (compress === null) return record.slimRefused ? 3 : 0;
+  if (record.slimRefused) return 3;
+  if (compress === null) return 0;
   if (compress.status === 1) return 1;
   if (compress.status !== 0) return 3;
   if (recheck === null || recheck.status === 4) return 1;
