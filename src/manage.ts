@@ -13,11 +13,12 @@ import { EXIT, UsageError, type Command } from './manage/cli';
 import { dbCommands } from './manage/db';
 import { imageCommands } from './manage/image';
 import { imageStoreCommands } from './manage/image-store';
+import { metadefCommands } from './manage/metadefs';
 import { reconcileCommands } from './manage/reconcile';
 import { storeCommands } from './manage/store';
 import { StoreError } from './stores/blob-store';
 
-const COMMANDS: Command[] = [...dbCommands, ...imageCommands, ...storeCommands, ...reconcileCommands, ...imageStoreCommands];
+const COMMANDS: Command[] = [...dbCommands, ...metadefCommands, ...imageCommands, ...storeCommands, ...reconcileCommands, ...imageStoreCommands];
 const PREFIX = 'usage: glint-manage [--config-file PATH] ';
 
 function overview(): string {

@@ -1,5 +1,6 @@
 import { fail } from '../../../../domain/errors';
 import type { MetadefVisibility, NamespaceContents, NewAssociation, NewObject, NewProperty, PropertySchema } from '../../../../domain/metadefs/model';
+import { normalizeProperty } from '../../../../domain/metadefs/property';
 import type { NamespaceFields } from '../../../../domain/metadefs/service';
 import { firstViolation } from './json-schema';
 import { schemaDocument, type MetadefSchemaKind } from './schemas';
@@ -7,15 +8,6 @@ import { schemaDocument, type MetadefSchemaKind } from './schemas';
 /** Request bodies of /v2/metadefs: Glance's read-only check, then its schema, then the domain's types. */
 
 const READ_ONLY = ['self', 'schema', 'created_at', 'updated_at'];
-
-/**
- * The keys of Glance's PropertyType (wsme), in its order: a property keeps these and drops the
- * rest, and is shown in this order.
- */
-const PROPERTY_KEYS = [
-  'name', 'type', 'title', 'description', 'operators', 'default', 'readonly', 'minimum', 'maximum', 'enum', 'pattern',
-  'minLength', 'maxLength', 'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems', 'additionalItems', 'properties',
-] as const;
 
 type Body = Record<string, unknown>;
 
@@ -33,24 +25,6 @@ function unnamedPropertySchema(): Record<string, unknown> {
   const schema = structuredClone(schemaDocument('property'));
   schema.required = ['type', 'title'];
   return schema;
-}
-
-/** A property definition as Glance keeps it: PropertyType's keys only, in its order. */
-export function normalizeProperty(value: Record<string, unknown>): PropertySchema {
-  const out: PropertySchema = {};
-  for (const key of PROPERTY_KEYS) {
-    if (!Object.hasOwn(value, key) || value[key] === null || value[key] === undefined) continue;
-    const item = value[key];
-    if (key === 'items' && typeof item === 'object' && !Array.isArray(item)) {
-      const items = item as Record<string, unknown>;
-      out.items = Object.fromEntries(['type', 'enum'].filter((k) => items[k] !== undefined && items[k] !== null).map((k) => [k, items[k]]));
-    } else if (key === 'properties' && typeof item === 'object' && !Array.isArray(item)) {
-      out.properties = Object.fromEntries(Object.entries(item as Record<string, Record<string, unknown>>).map(([k, v]) => [k, normalizeProperty(v)]));
-    } else {
-      out[key] = item;
-    }
-  }
-  return out;
 }
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
