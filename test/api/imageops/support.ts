@@ -72,11 +72,11 @@ export function fakeQemuImg(dir: string, options: { delaySeconds?: number; failC
 }
 
 /** Creates a Glance image and uploads `data`; returns its id. */
-export async function uploadImage(http: TestAgent, data: Buffer, diskFormat: string, name = 'imageops-source'): Promise<string> {
-  const created = await http.post('/v2/images').send({ name, disk_format: diskFormat, container_format: 'bare' });
+export async function uploadImage(http: TestAgent, data: Buffer, diskFormat: string, name = 'imageops-source', headers: Record<string, string> = {}): Promise<string> {
+  const created = await http.post('/v2/images').set(headers).send({ name, disk_format: diskFormat, container_format: 'bare' });
   assert.equal(created.status, 201, created.text);
   const id = created.body.id as string;
-  const put = await http.put(`/v2/images/${id}/file`).type('application/octet-stream').send(data);
+  const put = await http.put(`/v2/images/${id}/file`).set(headers).type('application/octet-stream').send(data);
   assert.equal(put.status, 204, put.text);
   return id;
 }
