@@ -9,6 +9,9 @@ import { ImageDataService } from './domain/image-data';
 import { ImageService } from './domain/image-service';
 import { ImportJob } from './domain/imports/import-job';
 import { ImportService } from './domain/imports/import-service';
+import { buildImportPlugins } from './domain/imports/plugins';
+import { LocationImportJob } from './domain/locations/location-import-job';
+import { LocationService } from './domain/locations/location-service';
 import { IngestPipeline } from './domain/ingest';
 import { ImageFiles } from './domain/imageops/image-file';
 import { ImageOpsJob } from './domain/imageops/imageops-job';
@@ -84,7 +87,8 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   // one job runner per node: it claims imports (and later other jobs) from the catalog
   const resultTtlMs = config.imports.taskTimeToLive * 3600_000;
   const jobs = new JobRunner({ tasks: catalog.tasks, logger, nodeId: randomUUID(), resultTtlMs, leaseMs: config.recovery.jobLeaseMs });
-  jobs.register(new ImportJob({ images: catalog.images, stores, data, ingest, logger }));
+  const plugins = buildImportPlugins(config.imports, diskFormatPolicy(config.images));
+  jobs.register(new ImportJob({ images: catalog.images, stores, data, ingest, logger, plugins }));
   // imageops: check and compress jobs (qemu-img), any node answers for any job
   const imageOpsConfig = config.imageOps;
   const imageFiles = new ImageFiles({ stores, tempDir: imageOpsConfig.tempDir, logger });
@@ -105,8 +109,30 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   );
   const imageOps = new ImageOpsService({ catalog, images, jobs, files: imageFiles, logger, minFreeSpacePercent: imageOpsConfig.minFreeSpacePercent, resultTtlMs });
   const imports = new ImportService({ catalog, stores, imports: config.imports, images, jobs });
+  const locations = new LocationService({
+    catalog,
+    stores,
+    images,
+    imports,
+    jobs,
+    logger,
+    showMultipleLocations: config.images.showMultipleLocations,
+    locationQuota: config.limits.imageLocationQuota,
+    hashingAlgorithm: config.images.hashingAlgorithm,
+  });
+  jobs.register(
+    new LocationImportJob({
+      images: catalog.images,
+      stores,
+      logger,
+      doSecureHash: config.imports.doSecureHash,
+      hashAttempts: config.imports.httpRetries,
+      hashingAlgorithm: config.images.hashingAlgorithm,
+      deleteUnreferenced: (objects) => locations.deleteUnreferenced(objects),
+    }),
+  );
   const metadefs = new MetadefService({ metadefs: catalog.metadefs });
-  const services: Services = { images, data, imports, metadefs, imageOps };
+  const services: Services = { images, data, imports, metadefs, imageOps, locations };
   metrics.observe(metrics.jobsInFlight, () => jobs.inFlight);
   metrics.observeLabelled(metrics.jobQueueDepth, () => catalog.tasks.countPendingByType());
 

@@ -97,6 +97,10 @@ export class KnexImageRepository implements ImageRepository {
         await trx('image_tags').where('image_id', id).delete();
         await insertTags(trx, id, changes.tags);
       }
+      if (changes.replaceLocations) {
+        await trx('image_locations').where({ image_id: id, status: LIVE_LOCATION }).delete();
+        if (changes.replaceLocations.length > 0) await trx('image_locations').insert(changes.replaceLocations.map((location) => locationRow(id, location, now)));
+      }
       if (changes.removeLocationsInStores && changes.removeLocationsInStores.length > 0) {
         await trx('image_locations')
           .where({ image_id: id, status: LIVE_LOCATION })
@@ -104,21 +108,13 @@ export class KnexImageRepository implements ImageRepository {
           .delete();
       }
       if (changes.addLocations && changes.addLocations.length > 0) {
-        await trx('image_locations').insert(
-          changes.addLocations.map((location) => ({
-            image_id: id,
-            store_id: location.storeId,
-            object_key: location.key,
-            metadata: JSON.stringify(location.metadata ?? {}),
-            status: LIVE_LOCATION,
-            created_at: now,
-          })),
-        );
+        await trx('image_locations').insert(changes.addLocations.map((location) => locationRow(id, location, now)));
       }
       const childrenChanged =
         (changes.removeProperties?.length ?? 0) > 0 ||
         changes.setProperties !== undefined ||
         changes.tags !== undefined ||
+        changes.replaceLocations !== undefined ||
         (changes.removeLocationsInStores?.length ?? 0) > 0 ||
         (changes.addLocations?.length ?? 0) > 0;
       if (childrenChanged) await writeChildrenDocument(this.runner, trx, id);
@@ -223,6 +219,17 @@ export class KnexImageRepository implements ImageRepository {
     }
     return referenced;
   }
+}
+
+function locationRow(imageId: string, location: { storeId: string; key: string; metadata?: Record<string, unknown> }, now: number): Record<string, unknown> {
+  return {
+    image_id: imageId,
+    store_id: location.storeId,
+    object_key: location.key,
+    metadata: JSON.stringify(location.metadata ?? {}),
+    status: LIVE_LOCATION,
+    created_at: now,
+  };
 }
 
 function writeLeaseColumns(changes: ImageChanges): Record<string, string | number | null> {

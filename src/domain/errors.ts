@@ -47,6 +47,8 @@ export const errorCatalog = {
   PROPERTY_EXISTS: 'conflict',
   FORMAT_CHANGE_NOT_ALLOWED: 'forbidden',
   LOCATIONS_NOT_ALLOWED: 'forbidden',
+  /** More locations than `image_location_quota`. */
+  LOCATION_QUOTA_EXCEEDED: 'too_large',
   // authorization
   NOT_AUTHORIZED: 'forbidden',
   ADMIN_REQUIRED: 'forbidden',

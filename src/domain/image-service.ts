@@ -168,18 +168,23 @@ export class ImageService {
 
   // ---- update ----------------------------------------------------------------------------
 
-  /** Applies `changes` in order on one read of the image and saves them in one conditional update. */
-  async updateImage(ctx: RequestContext, id: string, changes: ImageChange[]): Promise<Image> {
+  /**
+   * Applies `changes` in order on one read of the image and saves them in one conditional update.
+   * `extend` adds the catalog changes of edits other services own (the locations of a PATCH),
+   * computed on the same read and saved in the same update; it may throw to refuse the edit.
+   */
+  async updateImage(ctx: RequestContext, id: string, changes: ImageChange[], extend?: (image: Image) => Promise<ImageChanges>): Promise<Image> {
     for (const change of changes) {
       if (change.kind === 'property') rejectFourByteCharacters([change.name, change.value]);
       else if (change.kind !== 'unset') rejectFourByteCharacters([change.kind === 'tags' ? change.tags : change.value]);
     }
     return retryOnConflict(`Updating image ${id}`, async () => {
       const image = await this.getImage(ctx, id);
-      if (changes.length === 0) return image;
+      if (changes.length === 0 && !extend) return image;
       this.authorizeImage(ctx, 'modify_image', image);
       const edit = this.applyChanges(ctx, image, changes);
-      return this.deps.catalog.images.update(id, edit, { revision: image.revision });
+      const more = extend ? await extend(image) : {};
+      return this.deps.catalog.images.update(id, { ...edit, ...more, attributes: { ...edit.attributes, ...more.attributes } }, { revision: image.revision });
     });
   }
 

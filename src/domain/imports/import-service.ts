@@ -102,6 +102,8 @@ export class ImportService {
       all_stores_must_succeed: request.allStoresMustSucceed,
       import_req: { method: { name: method, ...(uri ? { uri } : {}) }, stores: targets },
       backend: targets,
+      // the import plugins' view of the caller (inject_image_metadata's ignore_user_roles)
+      roles: [...ctx.roles],
     };
     if (uri) input.uri = uri;
     const task = await this.deps.jobs.enqueue({
@@ -135,7 +137,8 @@ export class ImportService {
     if (!image.diskFormat || !image.containerFormat) fail('IMAGE_INVALID_STATUS', 'The disk_format and container_format of the image must be set before import.');
   }
 
-  private async assertNotLocked(image: Image): Promise<void> {
+  /** IMPORT_LOCKED while a live task (an import, a location import) holds the image's lock. */
+  async assertNotLocked(image: Image): Promise<void> {
     const holder = image.properties.os_glance_import_task;
     if (!holder) return;
     const task = await this.deps.catalog.tasks.get(holder);

@@ -17,6 +17,8 @@ export interface ImportTaskInput {
   uri?: string;
   stores: string[];
   all_stores_must_succeed: boolean;
+  /** The requester's roles (absent in tasks queued before they were recorded). */
+  roles?: string[];
   [key: string]: unknown;
 }
 

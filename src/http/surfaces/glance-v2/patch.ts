@@ -37,13 +37,18 @@ export function parsePatchDocument(body: unknown, dialect: 'v2.0' | 'v2.1'): Pat
       path = item[op];
     }
     if (op !== 'remove' && !('value' in item)) bad('Operation objects must contain a "value" member.');
-    const name = parsePointer(path);
-    return { op: op as PatchOperation['op'], name, value: item.value, strictAdd: dialect === 'v2.0' && op === 'add' };
+    const { name, position } = parsePointer(path, op);
+    const operation: PatchOperation = { op: op as PatchOperation['op'], name, value: item.value, strictAdd: dialect === 'v2.0' && op === 'add' };
+    if (position !== undefined) operation.position = position;
+    return operation;
   });
 }
 
-/** A JSON pointer of depth 1 ("/name"), with ~0/~1 escapes. Deeper paths are refused. */
-function parsePointer(path: unknown): string {
+/**
+ * A JSON pointer of depth 1 ("/name"), with ~0/~1 escapes. Deeper paths are refused, except
+ * Glance's `/locations/<position>` for add and remove (and only that depth for them).
+ */
+function parsePointer(path: unknown, op: string): { name: string; position?: string } {
   if (typeof path !== 'string') bad('Operation "path" must be a string.');
   const pointer = path as string;
   if (!pointer.startsWith('/')) bad(`Pointer \`${pointer}\` does not start with "/".`);
@@ -52,9 +57,10 @@ function parsePointer(path: unknown): string {
   if (segments.some((s) => s.length === 0)) bad(`Pointer \`${pointer}\` contains adjacent "/".`);
   if (/~(?![01])/.test(pointer)) bad(`Pointer \`${pointer}\` contains "~" not part of a recognized escape sequence.`);
   const decoded = segments.map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  if (decoded.length !== 1) {
-    if (decoded[0] === 'locations' && decoded.length === 2) return 'locations';
-    bad(`Nested paths are not allowed: ${pointer}`);
+  if (decoded[0] === 'locations') {
+    if (decoded.length !== (op === 'replace' ? 1 : 2)) bad(`Invalid JSON pointer for this resource: '${pointer}'`);
+    return decoded.length === 2 ? { name: 'locations', position: decoded[1] } : { name: 'locations' };
   }
-  return decoded[0];
+  if (decoded.length !== 1) bad(`Nested paths are not allowed: ${pointer}`);
+  return { name: decoded[0] };
 }
