@@ -12,8 +12,10 @@ export type FormPart = { name: string; value: string | Buffer; fileName?: string
 /** A multipart/form-data body with the parts in the given order (the client decides the order). */
 export function multipartBody(parts: readonly FormPart[]): { body: Buffer; contentType: string } {
   const pieces: Buffer[] = [];
+  // quoted-string escapes, so the server reads the names exactly as given
+  const quoted = (text: string) => `"${text.replace(/[\\"]/g, '\\$&')}"`;
   for (const part of parts) {
-    const disposition = part.fileName === undefined ? `form-data; name="${part.name}"` : `form-data; name="${part.name}"; filename="${part.fileName}"`;
+    const disposition = `form-data; name=${quoted(part.name)}` + (part.fileName === undefined ? '' : `; filename=${quoted(part.fileName)}`);
     const type = part.fileName === undefined ? '' : 'Content-Type: application/octet-stream\r\n';
     pieces.push(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: ${disposition}\r\n${type}\r\n`, 'latin1'), Buffer.from(part.value), Buffer.from('\r\n'));
   }
