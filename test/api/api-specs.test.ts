@@ -65,6 +65,15 @@ describe('api-spec/: served, complete, and every documented operation answers as
     assert.equal((await app.http.post(`/v2/images/${fixtures.image_id}/members`).set(ADMIN).send({ member: 'beta' })).status, 200);
     const task = await app.http.post('/v2/tasks').set(ADMIN).send({ type: 'import', input: { import_from: 'http://127.0.0.1:1/x', import_from_format: 'raw', image_properties: {} } });
     assert.equal(task.status, 201);
+    const namespace = await app.http.post('/v2/metadefs/namespaces').set(ADMIN).send({
+      namespace: 'spec-ns',
+      resource_type_associations: [{ name: 'OS::Glance::Image' }],
+      properties: { 'spec-prop': { title: 'P', type: 'string' } },
+      objects: [{ name: 'spec-obj' }],
+      tags: [{ name: 'spec-tag' }],
+    });
+    assert.equal(namespace.status, 201);
+    Object.assign(fixtures, { namespace: 'spec-ns', object_name: 'spec-obj', property_name: 'spec-prop', tag_name: 'spec-tag', resource_type: 'OS::Glance::Image' });
     Object.assign(fixtures, { member_id: 'beta', tag: 'spec-tag', store_id: 'cold', task_id: task.body.id as string, kind: 'namespace', document: 'glance-v2.yaml' });
   });
   after(() => app?.close());
