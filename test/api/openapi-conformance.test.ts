@@ -466,7 +466,8 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
     expectStatus(await call(multi, 'delete', `/v2/stores/cold/${id}`, { headers: OWNER }), 204);
     const after = await call(multi, 'get', `/v2/images/${id}`, { headers: OWNER });
     assert.equal((after.body as Doc).stores, 'fast');
-    expectStatus(await call(multi, 'delete', `/v2/stores/cold/${id}`, { headers: OWNER }), 404);
+    // one location left (in fast): Glance answers 403 before it looks for the store
+    expectStatus(await call(multi, 'delete', `/v2/stores/cold/${id}`, { headers: OWNER }), 403);
     const download = await call(multi, 'get', `/v2/images/${id}/file`, { headers: OWNER });
     assert.ok(download.raw.equals(payload));
   });
