@@ -63,7 +63,13 @@ export class FileManagementService implements FileStorer {
       const zip = await openZipImage(store, key, staged.data.size, { maxEntries: this.deps.config.zipMaxEntries, maxExpandedBytes: this.deps.config.zipMaxExpandedSize });
       try {
         const entry = await zip.open();
-        return await this.storeImage(context, { ...request, fileName: zip.fileName }, target, entry, zip.size);
+        return await this.storeImage(context, { ...request, fileName: zip.fileName }, target, entry, zip.size).catch((err: unknown) => {
+          // the entry's own stream failing (it expands to other than its declared size, bad deflate data)
+          if (err instanceof Error && !(err instanceof GlintError) && err.name !== 'StoreError') {
+            throw new GlintError('FILE_ZIP_INVALID', 'Failed to decompress zip file', err.message, { cause: err });
+          }
+          throw err;
+        });
       } finally {
         zip.close();
       }
