@@ -18,7 +18,7 @@ import { ImageOpsJob } from './domain/imageops/imageops-job';
 import { QemuImg } from './domain/imageops/qemu-img';
 import { ImageOpsService } from './domain/imageops/service';
 import { JobRunner } from './domain/jobs/runner';
-import { PolicyEnforcer, readPolicyFile } from './domain/policy';
+import { type PolicyEnforcer, policyFromConfig } from './domain/policy';
 import { MetadefService } from './domain/metadefs/service';
 import { Reconciler } from './domain/reconciler';
 import type { Services } from './domain/services';
@@ -194,10 +194,9 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
 
 /** `[oslo_policy]`: Glance's rules, the operator's policy file over them; throws PolicyError naming a bad rule. */
 function buildPolicy(config: GlintConfig, logger: Logger): PolicyEnforcer {
-  const { policyFile, enforceNewDefaults, enforceScope } = config.policy;
-  const overrides = policyFile ? readPolicyFile(policyFile) : null;
-  if (overrides) logger.info('policy file loaded', { policyFile, rules: Object.keys(overrides).length });
-  return new PolicyEnforcer({ enforceNewDefaults, enforceScope, overrides: overrides ?? {}, source: policyFile ?? undefined });
+  const { policy, fileRules } = policyFromConfig(config.policy);
+  if (fileRules !== null) logger.info('policy file loaded', { policyFile: config.policy.policyFile, rules: fileRules });
+  return policy;
 }
 
 /** Every authenticated context gets Glance's `is_admin` from the policy's `context_is_admin` rule. */

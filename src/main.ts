@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster';
 import { ConfigError, configPathFromArgs, loadConfig } from './config/load';
+import { PolicyError, policyFromConfig } from './domain/policy';
 import { createLogger } from './lib/logger';
 import { serve } from './serve';
 
@@ -8,9 +9,15 @@ async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig({ file: configPathFromArgs(process.argv.slice(2), process.env) });
+    // before any worker forks: a policy file that cannot be used stops the server here
+    policyFromConfig(config.policy);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`glint: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof PolicyError) {
+      process.stderr.write(`glint: policy error: ${err.message}\n`);
       process.exit(2);
     }
     throw err;

@@ -1,7 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { PolicyError } from './enforcer';
+import type { PolicyConfig } from '../../config/types';
+import { PolicyEnforcer, PolicyError } from './enforcer';
 import type { ListRule } from './language';
+
+/**
+ * The enforcer `[oslo_policy]` configures: Glance's rules with the policy file's over them.
+ * Throws PolicyError naming the first unusable rule; the server checks this before it forks.
+ */
+export function policyFromConfig(config: PolicyConfig): { policy: PolicyEnforcer; fileRules: number | null } {
+  const overrides = config.policyFile ? readPolicyFile(config.policyFile) : null;
+  const policy = new PolicyEnforcer({
+    enforceNewDefaults: config.enforceNewDefaults,
+    enforceScope: config.enforceScope,
+    overrides: overrides ?? {},
+    source: config.policyFile ?? undefined,
+  });
+  return { policy, fileRules: overrides ? Object.keys(overrides).length : null };
+}
 
 /**
  * Reads an operator's policy file (`[oslo_policy] policy_file`): YAML or JSON (JSON is read as

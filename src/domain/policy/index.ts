@@ -6,7 +6,7 @@
  */
 export { GLANCE_RULE_NAMES, GLANCE_RULES, type PolicyRule, type RuleDefault } from './defaults';
 export { PolicyEnforcer, PolicyError, type PolicyOptions } from './enforcer';
-export { readPolicyFile } from './file';
+export { policyFromConfig, readPolicyFile } from './file';
 export { enforceOnImage, enforceVisibility, imageTarget, mayGetImage, newImageTarget } from './images';
 export { type Credentials, type Target } from './language';
 export { assertAdminRole, assertCanModify, assertWritable, canSee, isOwnerOrAdmin } from './legacy';
