@@ -6,7 +6,8 @@
 # Idempotent: installs only what is missing, and runs apt-get update once, only if needed.
 set -euo pipefail
 
-packages=(qemu-utils python3-glanceclient python3-openstackclient python3-openstacksdk ceph-mon ceph-osd radosgw ceph-common)
+# glance-common: Glance's metadef files in /etc/glance/metadefs (test/integration/manage-metadefs.test.ts loads them)
+packages=(qemu-utils python3-glanceclient python3-openstackclient python3-openstacksdk ceph-mon ceph-osd radosgw ceph-common glance-common)
 
 missing=()
 for package in "${packages[@]}"; do
