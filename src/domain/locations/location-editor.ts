@@ -5,7 +5,7 @@ import { fail, GlintError } from '../errors';
 import type { Image, ImageStatus } from '../image';
 import type { ImageAttributeChanges, ImageChanges } from '../repositories';
 import type { StoredObject } from '../stored-object';
-import { assertMayDeleteLocations, assertMaySetLocations } from './location-policy';
+import type { LocationPolicy } from './location-policy';
 import { resolveLocationUrl } from './location-url';
 import { newValidationValues, type ValidationData } from './validation-data';
 
@@ -33,6 +33,7 @@ interface Entry extends StoredObject {
 
 export interface LocationEditorOptions {
   stores: StoreRegistry;
+  policy: LocationPolicy;
   showMultipleLocations: boolean;
   locationQuota: number;
   hashingAlgorithm: string;
@@ -67,7 +68,7 @@ export class LocationEditor {
 
     for (const operation of operations) {
       if (operation.op === 'remove') {
-        assertMayDeleteLocations(ctx, image);
+        this.options.policy.assertMayDelete(ctx, image);
         this.allowed('remove');
         if (status() !== 'active') fail('IMAGE_INVALID_STATUS', `It's not allowed to remove locations if image status is ${status()}.`);
         if (list.length === 1) fail('STORE_LAST_LOCATION', 'Cannot remove last location in the image.');
@@ -77,7 +78,7 @@ export class LocationEditor {
         removed.push({ storeId: gone.storeId, key: gone.key });
         continue;
       }
-      assertMaySetLocations(ctx, image);
+      this.options.policy.assertMaySet(ctx, image);
       if (operation.op === 'replace') {
         if (operation.value.length === 0) fail('LOCATIONS_NOT_ALLOWED', 'Cannot set locations to empty list.');
         this.allowed('update');

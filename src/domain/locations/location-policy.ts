@@ -1,36 +1,39 @@
 import type { RequestContext } from '../context';
 import { fail } from '../errors';
 import type { Image } from '../image';
-import { assertCanModify, isOwnerOrAdmin } from '../policy';
+import type { ImageService } from '../image-service';
 
 /**
- * Who may use the location operations, as Glance's default policies and controller say. One
- * function per Glance rule, so the policy evaluator can take each over by name:
- * - `add_image_location` (POST .../locations): the `service` role, or a member of the owning
- *   project — who Glance then refuses unless an `http` store is configured, which glint has not.
- * - `fetch_image_location` (GET .../locations): the `service` role only.
- * - `set_image_location` / `delete_image_location` (PATCH of /locations): Glance 25.1's defaults
- *   (enforce_new_defaults off): whoever may modify the image.
+ * Who may use the location operations: Glance's policy rules, through the image service's
+ * enforcer (src/domain/policy), plus the controller's own rule for the add API.
+ * - `add_image_location` (POST .../locations): the service role or a member of the owning project
+ *   by policy; then Glance refuses everyone without the `service` role unless an `http` store is
+ *   configured, which glint has not.
+ * - `fetch_image_location` (GET .../locations): the `service` role.
+ * - `set_image_location` / `delete_image_location` (PATCH of /locations), with the legacy owner
+ *   check while the legacy rules apply.
  */
+export class LocationPolicy {
+  constructor(private readonly images: ImageService) {}
+
+  assertMayAdd(ctx: RequestContext, image: Image): void {
+    this.images.authorizeImage(ctx, 'add_image_location', image, null);
+    if (!hasServiceRole(ctx)) fail('NOT_AUTHORIZED', 'http store must be enabled to use location API by normal user.');
+  }
+
+  assertMayFetch(ctx: RequestContext, image: Image): void {
+    this.images.authorizeImage(ctx, 'fetch_image_location', image, null);
+  }
+
+  assertMaySet(ctx: RequestContext, image: Image): void {
+    this.images.authorizeImage(ctx, 'set_image_location', image);
+  }
+
+  assertMayDelete(ctx: RequestContext, image: Image): void {
+    this.images.authorizeImage(ctx, 'delete_image_location', image);
+  }
+}
 
 export function hasServiceRole(ctx: RequestContext): boolean {
   return ctx.roles.includes('service');
-}
-
-export function assertMayAddLocation(ctx: RequestContext, image: Image): void {
-  if (hasServiceRole(ctx)) return;
-  if (ctx.readOnly || !isOwnerOrAdmin(ctx, image)) fail('NOT_AUTHORIZED', 'You are not authorized to complete add_image_location action.');
-  fail('NOT_AUTHORIZED', 'http store must be enabled to use location API by normal user.');
-}
-
-export function assertMayFetchLocations(ctx: RequestContext): void {
-  if (!hasServiceRole(ctx)) fail('NOT_AUTHORIZED', 'You are not authorized to complete fetch_image_location action.');
-}
-
-export function assertMaySetLocations(ctx: RequestContext, image: Image): void {
-  assertCanModify(ctx, image);
-}
-
-export function assertMayDeleteLocations(ctx: RequestContext, image: Image): void {
-  assertCanModify(ctx, image);
 }

@@ -10,7 +10,7 @@ import type { JobQueue } from '../jobs/handler';
 import type { Catalog } from '../repositories';
 import type { StoredObject } from '../stored-object';
 import { LOCATION_IMPORT_TASK, type LocationImportInput } from './location-import-task';
-import { assertMayAddLocation, assertMayFetchLocations } from './location-policy';
+import { LocationPolicy } from './location-policy';
 import { LocationEditor, type LocationOperation } from './location-editor';
 import { resolveLocationUrl } from './location-url';
 import { checkHashingData, type ValidationData } from './validation-data';
@@ -40,7 +40,11 @@ export interface LocationView {
  * list for services) and the older PATCH of `/locations` behind `show_multiple_locations`.
  */
 export class LocationService {
-  constructor(private readonly deps: LocationServiceDeps) {}
+  private readonly policy: LocationPolicy;
+
+  constructor(private readonly deps: LocationServiceDeps) {
+    this.policy = new LocationPolicy(deps.images);
+  }
 
   /**
    * `POST /v2/images/{id}/locations`, in Glance's order of checks: the image is visible (404) and
@@ -52,7 +56,7 @@ export class LocationService {
   async addLocation(ctx: RequestContext, imageId: string, url: string, validationData: ValidationData): Promise<void> {
     const image = await this.deps.images.getImage(ctx, imageId);
     if (image.status !== 'queued') fail('IMAGE_INVALID_STATUS', `It's not allowed to add locations if image status is ${image.status}.`);
-    assertMayAddLocation(ctx, image);
+    this.policy.assertMayAdd(ctx, image);
     checkHashingData(validationData, this.deps.hashingAlgorithm);
     if (!resolveLocationUrl(url, this.deps.stores)) fail('BAD_REQUEST', `Invalid location: ${url} is not an object of a configured store.`);
     await this.deps.imports.assertNotLocked(image);
@@ -76,7 +80,7 @@ export class LocationService {
   /** `GET /v2/images/{id}/locations`: the image must be visible (404), the caller a service (403). */
   async listLocations(ctx: RequestContext, imageId: string): Promise<LocationView[]> {
     const image = await this.deps.images.getImage(ctx, imageId);
-    assertMayFetchLocations(ctx);
+    this.policy.assertMayFetch(ctx, image);
     return image.locations.map((location) => this.view(location));
   }
 
@@ -90,6 +94,7 @@ export class LocationService {
     let removed: StoredObject[] = [];
     const editor = new LocationEditor({
       stores,
+      policy: this.policy,
       showMultipleLocations: this.deps.showMultipleLocations,
       locationQuota: this.deps.locationQuota,
       hashingAlgorithm: this.deps.hashingAlgorithm,
