@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { unauthenticatedContext } from '../../../src/domain/context';
 import { startTestApp, type TestApp } from '../../support/app';
-import { BASE, finishedCheck, finishedCompress, imageOpsIni, type ImageOpsImages, makeImageOpsImages, pollUntil, post, status, uploadImage } from './support';
+import { BASE, fakeQemuImg, finishedCheck, finishedCompress, imageOpsIni, type ImageOpsImages, makeImageOpsImages, pollUntil, post, status, uploadImage } from './support';
 
 /**
  * Checklist items 25 (status queries survive a restart: the jobs live in the catalog) and 26
@@ -91,6 +91,33 @@ describe('imageops: restarts, wire format, recheck (checklist 25–26)', functio
       }
       assert.equal(errors[3].text, 'inputImageName is invalid');
       assert.equal(errors[5].headers.allow, 'GET');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('at most max_concurrent_jobs run at once on a process; the others wait queued and report in progress', async () => {
+    const slowTool = fakeQemuImg(shared, { delaySeconds: 1 });
+    const app = await startTestApp(imageOpsIni(['max_concurrent_jobs = 1', `qemu_img = ${slowTool}`]));
+    try {
+      const id = await uploadImage(app.http, images.healthy, 'qcow2');
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await post(app.http, 'check', { inputImageName: id })).body.requestId as string);
+      let most = 0;
+      let waiting = 0;
+      for (;;) {
+        const tasks = await Promise.all(ids.map((requestId) => app.app.catalog.tasks.get(requestId)));
+        most = Math.max(most, tasks.filter((task) => task?.status === 'processing').length);
+        waiting = Math.max(waiting, tasks.filter((task) => task?.status === 'pending').length);
+        for (const requestId of ids) {
+          const answer = await status(app.http, 'check', requestId);
+          assert.ok(answer.status === 4 || answer.status === 0, JSON.stringify(answer));
+        }
+        if (tasks.every((task) => task?.status === 'success')) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(most, 1);
+      assert.equal(waiting, 2, 'two checks waited in the queue');
     } finally {
       await app.close();
     }
