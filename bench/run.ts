@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--profile] [--only=io,api,list,big,s3,algo] [--runs=N] [--seconds=N] [--no-install] [--no-build] [--keep]`
+ * `npm run bench [-- --quick] [--profile] [--only=io,api,list,big,s3,algo,edgegallery] [--runs=N] [--seconds=N] [--no-install] [--no-build] [--keep]`
  *
  * Starts everything it compares on loopback, measures in one run, prints a table (metric, glint,
  * reference, ratio, goal, PASS/FAIL) and writes it with every run's figures to
@@ -25,6 +25,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { algoPhase, algoRows, newAlgoMeasurements, type AlgoMeasurements } from './algoplatform';
 import { makeBlob } from './data';
+import { edgeGalleryPhase, edgeGalleryRows, newEdgeGalleryMeasurements, type EdgeGalleryMeasurements } from './edgegallery';
 import { buildGlint, glintSourceState, REPO_ROOT, startGlint, type Glint, type GlintStore } from './glint';
 import { ensurePackages } from './install';
 import { createImage, curlDownload, curlUpload, deleteImage, prepareLoad, requestJson, wrk, type WrkResult } from './load';
@@ -38,7 +39,7 @@ import { makeRow, median, renderTable, type Row } from './table';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const MB = 1e6;
-const PHASES = ['io', 'api', 'list', 'big', 's3', 'algo'] as const;
+const PHASES = ['io', 'api', 'list', 'big', 's3', 'algo', 'edgegallery'] as const;
 type Phase = (typeof PHASES)[number];
 
 interface Settings {
@@ -118,6 +119,7 @@ interface Measurements {
   rss: { idle: number[]; small: number[]; big: number[]; smallSampled: number[]; bigSampled: number[]; s3: number[] };
   s3: { glintPut: number[]; directPut: number[]; glintGet: number[]; directGet: number[] };
   algo: AlgoMeasurements;
+  edgegallery: EdgeGalleryMeasurements;
   wrk: Record<string, WrkResult[]>;
   notes: string[];
   /** Scenarios that failed for glint, with the error. */
@@ -164,6 +166,7 @@ async function main(): Promise<number> {
     rss: { idle: [], small: [], big: [], smallSampled: [], bigSampled: [], s3: [] },
     s3: { glintPut: [], directPut: [], glintGet: [], directGet: [] },
     algo: newAlgoMeasurements(),
+    edgegallery: newEdgeGalleryMeasurements(),
     wrk: {},
     notes: [],
     failures: {},
@@ -247,6 +250,7 @@ async function main(): Promise<number> {
       if (settings.phases.has('big')) await guarded(ctx, 'big', () => bigPhase(ctx));
       if (settings.phases.has('s3')) await guarded(ctx, 's3', () => s3Phase(ctx));
       if (settings.phases.has('algo')) await guarded(ctx, 'algo', () => runAlgoPhase(ctx));
+      if (settings.phases.has('edgegallery')) await guarded(ctx, 'edgegallery', () => runEdgeGalleryPhase(ctx));
     }
   } catch (err) {
     fatal = (err as Error).stack ?? String(err);
@@ -651,6 +655,18 @@ function runAlgoPhase(ctx: Context): Promise<void> {
   });
 }
 
+/** edgegallery: EdgeGallery's upload, merge and downloads against glint's own Glance routes (bench/edgegallery.ts). */
+function runEdgeGalleryPhase(ctx: Context): Promise<void> {
+  return edgeGalleryPhase({
+    settings: ctx.settings,
+    tmp: ctx.tmp,
+    blob: ctx.blob,
+    m: ctx.m,
+    log,
+    withGlint: (name, store, work, database) => withGlint(ctx, name, store, work, database),
+  });
+}
+
 /** --profile: each glint scenario in its own process under --cpu-prof, once, without references. */
 async function profileScenarios(ctx: Context): Promise<void> {
   const { settings, m } = ctx;
@@ -752,6 +768,7 @@ function buildRows(settings: Settings, m: Measurements, refErrors: Record<string
   if (settings.phases.has('algo')) {
     rows.push(...algoRows({ records: settings.listImages, connections: settings.connections, failure: m.failures.algo, floorError: refErrors['algo-floor'] }, m.algo));
   }
+  if (settings.phases.has('edgegallery') && !settings.profile) rows.push(...edgeGalleryRows(size, m.edgegallery, m.failures.edgegallery));
   return rows;
 }
 

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import type TestAgent from 'supertest/lib/agent';
 import type { Response } from 'supertest';
 import type { GlintApp } from '../../../src/app';
+import type { KnexCatalog } from '../../../src/catalog/knex-catalog';
 
 export const BASE = '/image-management/v1';
 const BOUNDARY = 'glint-chunk-test-boundary';
@@ -60,7 +61,7 @@ export function assertError(res: Response, status: number, message: string | Reg
 export async function staged(app: GlintApp): Promise<{ objects: string[]; uploads: number; chunks: number }> {
   const objects: string[] = [];
   for await (const key of app.stores.default.list('chunks/')) objects.push(key);
-  const count = async (table: string) => Number(((await app.catalog.knex(table).count({ n: '*' })) as Array<{ n: number | string }>)[0].n);
+  const count = async (table: string) => Number(((await (app.catalog as KnexCatalog).knex(table).count({ n: '*' })) as Array<{ n: number | string }>)[0].n);
   return { objects, uploads: await count('chunked_uploads'), chunks: await count('upload_chunks') };
 }
 
