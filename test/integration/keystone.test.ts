@@ -11,7 +11,7 @@ import { isGlintError } from '../../src/domain/errors';
 import { KeystoneAuthenticator } from '../../src/http/keystone';
 import { createLogger } from '../../src/lib/logger';
 import { startTestApp, type TestApp } from '../support/app';
-import { startKeystone, type TestKeystone, type UserKey } from '../support/keystone';
+import { authtokenIni, startKeystone, type TestKeystone, type UserKey } from '../support/keystone';
 import { freePort, startGlintProcess } from '../support/process';
 
 /**
@@ -25,33 +25,7 @@ const RAW_BARE = { disk_format: 'raw', container_format: 'bare' };
 const PATCH = { 'Content-Type': 'application/openstack-images-v2.1-json-patch' };
 const OCTET = { 'Content-Type': 'application/octet-stream' };
 
-interface IniOptions {
-  authUrl?: string;
-  cacheTime?: number;
-  rolesRequired?: boolean;
-  password?: string;
-  extra?: string;
-}
-
-function keystoneIni(ks: TestKeystone, o: IniOptions = {}): string {
-  return [
-    '[paste_deploy]',
-    'flavor = keystone',
-    '[keystone_authtoken]',
-    `www_authenticate_uri = ${ks.authUrl}`,
-    `auth_url = ${o.authUrl ?? ks.url}`,
-    `username = ${ks.users.glint.name}`,
-    `password = ${o.password ?? ks.users.glint.password}`,
-    'project_name = service',
-    'user_domain_name = Default',
-    'project_domain_name = Default',
-    `service_token_roles_required = ${o.rolesRequired ? 'true' : 'false'}`,
-    `token_cache_time = ${o.cacheTime ?? 300}`,
-    'memcached_servers = 127.0.0.1:11211',
-    o.extra ?? '',
-    '',
-  ].join('\n');
-}
+const keystoneIni = authtokenIni;
 
 const MULTI_STORE = [
   '[DEFAULT]',

@@ -61,6 +61,40 @@ export interface TestKeystone {
   stop(): Promise<void>;
 }
 
+/** Options of the glint config's `[keystone_authtoken]` section written by `authtokenIni`. */
+export interface AuthtokenIniOptions {
+  authUrl?: string;
+  cacheTime?: number;
+  rolesRequired?: boolean;
+  password?: string;
+  /** Appended verbatim after the section (more INI lines or sections). */
+  extra?: string;
+}
+
+/**
+ * The `[paste_deploy] flavor = keystone` and `[keystone_authtoken]` INI text that makes a glint
+ * validate tokens against this Keystone as the glint service user.
+ */
+export function authtokenIni(ks: TestKeystone, o: AuthtokenIniOptions = {}): string {
+  return [
+    '[paste_deploy]',
+    'flavor = keystone',
+    '[keystone_authtoken]',
+    `www_authenticate_uri = ${ks.authUrl}`,
+    `auth_url = ${o.authUrl ?? ks.url}`,
+    `username = ${ks.users.glint.name}`,
+    `password = ${o.password ?? ks.users.glint.password}`,
+    'project_name = service',
+    'user_domain_name = Default',
+    'project_domain_name = Default',
+    `service_token_roles_required = ${o.rolesRequired ? 'true' : 'false'}`,
+    `token_cache_time = ${o.cacheTime ?? 300}`,
+    'memcached_servers = 127.0.0.1:11211',
+    o.extra ?? '',
+    '',
+  ].join('\n');
+}
+
 const KEYSTONE_MANAGE = '/usr/bin/keystone-manage';
 const KEYSTONE_WSGI = '/usr/bin/keystone-wsgi-public';
 const UWSGI = '/usr/bin/uwsgi';

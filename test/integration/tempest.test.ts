@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { authtokenIni, startKeystone, type TestKeystone } from '../support/keystone';
+import { REPO_ROOT, startGlintProcess, type GlintProcess } from '../support/process';
+import { failureDetail, runTempest, tempestConf, type TempestRun } from '../support/tempest';
+
+/**
+ * Tempest's `tempest.api.image.v2` (Debian's tempest 33) against a glint process behind the real
+ * Keystone of test/support/keystone.ts, registered there as the `image` service. The README's
+ * "Tempest" section has the figures, the reference run of the real Glance 25.1 and the reasons.
+ *
+ * glint runs as an operator would run it (src/main.ts, its default worker count, SQLite file
+ * catalog) with two filesystem stores named in alphabetical order — Tempest compares an image's
+ * `stores` with the sorted store ids, and glint, like Glance, lists them in import order — and
+ * web-download allowed from a loopback HTTP server that serves the `http_image` Tempest imports.
+ */
+
+const REGEX = '^tempest\\.api\\.image\\.v2';
+/** Glance's metadef files, from Debian's glance-common (the metadefs tests need its resource types). */
+const METADEFS_DIR = '/etc/glance/metadefs';
+/** Passed tests at least: the real Glance 25.1 here passes 66 with the same setup. */
+const PASSED_FLOOR = 66;
+/** Tests allowed to fail, each with why; any other failure fails this test. */
+const KNOWN_FAILURES: Record<string, string> = {
+  'tempest.api.image.v2.test_images_negative.ImportImagesNegativeTest.test_image_web_download_import_with_bad_url':
+    'web-download of http://does-not.exist/…: Tempest expects the import accepted and then failed, glint answers 400 at once ' +
+    'because the host is not in [import_filtering_opts] allowed_hosts — as the real Glance 25.1 here does (its filter also ' +
+    'resolves the host first and there is no DNS)',
+};
+
+describe('Tempest image v2 suite against glint behind a real Keystone', function () {
+  let ks: TestKeystone | undefined;
+  let glint: GlintProcess | undefined;
+  let httpImage: Server | undefined;
+  let dir: string;
+  let run: TempestRun;
+
+  before(async function () {
+    this.timeout(900_000);
+    dir = mkdtempSync(path.join(tmpdir(), 'glint-tempest-'));
+    ks = await startKeystone();
+    const imageServer = await serveHttpImage(randomBytes(64 * 1024));
+    httpImage = imageServer.server;
+    const conf = path.join(dir, 'glint.conf');
+    writeFileSync(
+      conf,
+      [
+        '[DEFAULT]',
+        'bind_host = 127.0.0.1',
+        `bind_port = ${ks.imagePort}`,
+        'enabled_backends = cheap:file, fast:file',
+        'enabled_import_methods = glance-direct,web-download,copy-image',
+        '[database]',
+        `connection = sqlite:///${path.join(dir, 'glint.db')}`,
+        '[glance_store]',
+        'default_backend = fast',
+        '[cheap]',
+        `filesystem_store_datadir = ${path.join(dir, 'cheap')}`,
+        '[fast]',
+        `filesystem_store_datadir = ${path.join(dir, 'fast')}`,
+        '[import_filtering_opts]',
+        'allowed_hosts = 127.0.0.1',
+        `allowed_ports = ${imageServer.port}`,
+        authtokenIni(ks),
+      ].join('\n'),
+    );
+    // As an operator deploys: the catalog migrated and Glance's metadef files (Debian's glance-common) loaded first.
+    await glintManage(['--config-file', conf, 'db', 'sync'], dir);
+    await glintManage(['--config-file', conf, 'db', 'load_metadefs', METADEFS_DIR], dir);
+    glint = await startGlintProcess(['--config-file', conf], { cwd: dir, port: ks.imagePort });
+    const tempestDir = path.join(dir, 'tempest');
+    mkdirSync(tempestDir);
+    const tempestFile = path.join(tempestDir, 'tempest.conf');
+    writeFileSync(tempestFile, tempestConf(ks, { dir: tempestDir, httpImage: imageServer.url }));
+    run = await runTempest({ dir: tempestDir, confFile: tempestFile, regex: REGEX, concurrency: 2, timeoutMs: 840_000 });
+    process.stdout.write(
+      `      (Tempest: ${run.passed.length} passed, ${run.failed.length} failed, ${run.skipped.length} skipped of ` +
+        `${run.results.length} in ${(run.wallMs / 1000).toFixed(0)} s; Keystone ready in ${(ks.startupMs / 1000).toFixed(1)} s)\n`,
+    );
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await glint?.stop();
+    await ks?.stop();
+    await new Promise((resolve) => (httpImage ? httpImage.close(resolve) : resolve(undefined)));
+    if (dir && !process.env.GLINT_TEST_KEEP_TEMPEST) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs the whole module: every image v2 test reports an outcome', function () {
+    assert.ok(run.results.length >= 76, `Tempest reported ${run.results.length} outcomes, the module has 76 tests`);
+  });
+
+  it('fails only the known tests, each for its recorded reason', function () {
+    const unexpected = run.failed.filter((id) => !(id in KNOWN_FAILURES));
+    assert.deepEqual(
+      unexpected,
+      [],
+      `unexpected Tempest failures:\n${unexpected.map((id) => failureDetail(run, id)).join('\n\n')}\n--- glint ---\n${glint?.output().slice(-4000)}`,
+    );
+  });
+
+  it(`passes at least ${PASSED_FLOOR} tests, as many as the real Glance 25.1 does`, function () {
+    assert.ok(run.passed.length >= PASSED_FLOOR, `passed ${run.passed.length} < ${PASSED_FLOOR}; failed: ${run.failed.join(', ')}`);
+  });
+});
+
+/** Runs glint-manage (src/manage.ts) on the config file; rejects with its output unless it exits 0. */
+function glintManage(args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(REPO_ROOT, 'src/manage.ts'), ...args], { cwd }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`glint-manage ${args.slice(2).join(' ')}: ${err.message}\n${stdout}\n${stderr}`));
+      else resolve();
+    });
+  });
+}
+
+/** A loopback HTTP server answering every GET with `body`: the image Tempest's web-download test imports. */
+async function serveHttpImage(body: Buffer): Promise<{ server: Server; port: number; url: string }> {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { server, port, url: `http://127.0.0.1:${port}/cirros.img` };
+}
