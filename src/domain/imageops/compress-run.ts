@@ -57,7 +57,7 @@ export async function runCompress(deps: CompressRunDeps, job: Job, signal: Abort
   const context = jobContext(job, source);
 
   const output = await outputSlot(deps, job, context);
-  let outputId = output.id;
+  const outputId = output.id;
   if (!output.done) {
     const virtualSize = source.virtualSize ?? source.size ?? 0;
     if (!hasRoomFor(virtualSize, await deps.files.space(), deps.minFreeSpacePercent)) return failed('no_space', COMPRESS_MESSAGES.noSpace);
@@ -96,7 +96,6 @@ export async function runCompress(deps: CompressRunDeps, job: Job, signal: Abort
       await progress.stop();
     }
   }
-  outputId = output.id;
   const record: CompressRecord = { rate: 1, outputImageId: outputId };
   if (input.recheck_request_id) {
     await queueRecheck(deps, job, outputId, input.recheck_request_id);

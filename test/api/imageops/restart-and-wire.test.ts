@@ -123,6 +123,25 @@ describe('imageops: restarts, wire format, recheck (checklist 25–26)', functio
     }
   });
 
+  it('a compress run again after its output was stored (its node died before the final status) reuses that output', async () => {
+    const app = await startTestApp(imageOpsIni());
+    try {
+      const id = await uploadImage(app.http, images.healthy, 'qcow2');
+      const requestId = (await post(app.http, 'compress', { inputImageName: id, outputImageName: 'rerun-out' })).body.requestId as string;
+      await pollUntil(app.http, 'compress', requestId, finishedCompress);
+      const first = await app.app.services.imageOps.compressReport(requestId);
+      // what a node dying between the output's commit and the job's final status leaves: the job claimable again
+      assert.ok(await app.app.catalog.tasks.update(requestId, { status: 'pending', result: null }, 'success'));
+      const seen = await pollUntil(app.http, 'compress', requestId, finishedCompress);
+      assert.deepEqual(seen[seen.length - 1], { status: 0, msg: 'Compress Completed', rate: 1 });
+      assert.equal((await app.app.services.imageOps.compressReport(requestId)).outputImageId, first.outputImageId);
+      const named = await app.http.get('/v2/images').query({ name: 'rerun-out' });
+      assert.equal((named.body.images as unknown[]).length, 1);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('compress with recheck (EdgeGallery slim) queues a check of the output and reports its requestId', async () => {
     const app = await startTestApp(imageOpsIni());
     try {
