@@ -127,7 +127,8 @@ export class MetadefService {
       this.repo.listAssociations([namespace.id]),
       this.repo.listObjects(namespace.id),
       this.repo.listProperties(namespace.id),
-      this.repo.listTags(namespace.id, { sort: { key: 'created_at', dir: 'asc' } }),
+      // Glance's default tag order: newest first
+      this.repo.listTags(namespace.id, { sort: { key: 'created_at', dir: 'desc' } }),
     ]);
     return { namespace, resourceTypeAssociations: associations.get(namespace.id) ?? [], objects, properties, tags };
   }
@@ -217,9 +218,19 @@ export class MetadefService {
     this.check(ctx, 'get_metadef_property', namespace);
     let lookup = name;
     if (resourceType) {
+      this.check(ctx, 'get_metadef_resource_type', namespace);
+      if (!(await this.repo.listResourceTypes()).some((t) => t.name === resourceType)) {
+        fail('METADEF_NOT_FOUND', `The metadata definition resource-type with name=${resourceType}, was not found.`);
+      }
       const association = (await this.repo.listAssociations([namespace.id])).get(namespace.id)?.find((a) => a.name === resourceType);
-      const prefix = association?.prefix;
-      if (prefix && name.startsWith(prefix)) lookup = name.slice(prefix.length);
+      if (!association) {
+        fail('METADEF_NOT_FOUND', `The metadata definition resource-type association of resource-type=${resourceType} to namespace=${ns}, was not found.`);
+      }
+      const prefix = association.prefix;
+      if (!prefix || !name.startsWith(prefix)) {
+        fail('METADEF_NOT_FOUND', `Property ${name} does not start with the expected resource type association prefix of '${prefix ?? 'None'}'.`);
+      }
+      lookup = name.slice(prefix.length);
     }
     return (await this.repo.getProperty(namespace.id, lookup)) ?? fail('METADEF_NOT_FOUND', `Could not find property ${name}`);
   }
@@ -271,6 +282,8 @@ export class MetadefService {
     const namespace = await this.visible(ctx, ns);
     this.check(ctx, 'add_metadef_tags', namespace);
     if (!append) this.check(ctx, 'delete_metadef_tags', namespace);
+    // Glance: an empty list changes nothing (the existing tags stay)
+    if (names.length === 0) return [];
     return this.repo.createTags(namespace.id, names, append);
   }
 

@@ -97,12 +97,20 @@ export function presentNamespaceDetail(detail: NamespaceDetail, resourceType?: s
   return withLinks(doc, detail.namespace.namespace);
 }
 
+/** An object as GET shows it: `required` and `properties` always there (empty when none). */
 export function presentObject(namespace: string, object: MetadefObject, prefix = ''): Doc {
   const doc: Doc = { name: object.name, required: object.required.map((name) => prefix + name) };
   if (object.description !== null) doc.description = object.description;
-  if (Object.keys(object.properties).length > 0) {
-    doc.properties = Object.fromEntries(Object.entries(object.properties).map(([name, schema]) => [prefix + name, schema]));
-  }
+  doc.properties = Object.fromEntries(Object.entries(object.properties).map(([name, schema]) => [prefix + name, schema]));
+  return { ...doc, ...stamps(object), self: `${namespaceHref(namespace)}/objects/${object.name}`, schema: '/v2/schemas/metadefs/object' };
+}
+
+/** The answer to a create or update of an object: Glance echoes the fields the request gave. */
+export function presentObjectWritten(namespace: string, object: MetadefObject, given: Record<string, unknown>): Doc {
+  const doc: Doc = { name: object.name };
+  if (given.required !== undefined && given.required !== null) doc.required = object.required;
+  if (object.description !== null) doc.description = object.description;
+  if (given.properties !== undefined && given.properties !== null) doc.properties = object.properties;
   return { ...doc, ...stamps(object), self: `${namespaceHref(namespace)}/objects/${object.name}`, schema: '/v2/schemas/metadefs/object' };
 }
 

@@ -100,12 +100,15 @@ export function parseTag(body: Body): string {
   return body.name as string;
 }
 
-/** POST /tags: `{"tags": [{"name": …}, …]}`. */
+/**
+ * POST /tags: `{"tags": [{"name": …}, …]}`, checked as Glance does (its list schema: no other key;
+ * no `tags` at all is an empty list, which changes nothing).
+ */
 export function parseTags(body: Body): string[] {
-  validate(body, 'tags');
-  if (!Array.isArray(body.tags)) fail('METADEF_INVALID', "Provided object does not match schema 'tags': 'tags' is a required property");
-  requireNames(body.tags, 'tag');
-  return (body.tags as Body[]).map((tag) => tag.name as string);
+  checkReadOnly(body);
+  const tags = schemaDocument('tags').properties as Record<string, unknown>;
+  validate(body, 'tags', { name: 'tags', properties: { tags: tags.tags }, additionalProperties: false });
+  return ((body.tags as Body[] | undefined) ?? []).map((tag) => tag.name as string);
 }
 
 /** POST of a resource type association. */

@@ -14,6 +14,7 @@ import {
   presentNamespace,
   presentNamespaceDetail,
   presentObject,
+  presentObjectWritten,
   presentProperties,
   presentProperty,
   presentResourceType,
@@ -92,15 +93,17 @@ export function addMetadefRoutes(router: Router, metadefs: MetadefService, limit
     json(ctx, 200, { objects: objects.map((o) => presentObject(namespace, o)), schema: 'v2/schemas/metadefs/objects' });
   });
   router.post(`${NS}/:namespace/objects`, async (ctx) => {
-    const object = await metadefs.createObject(who(ctx), ns(ctx), parseObject(await readJsonObject(ctx)));
-    json(ctx, 201, presentObject(ns(ctx), object));
+    const body = await readJsonObject(ctx);
+    const object = await metadefs.createObject(who(ctx), ns(ctx), parseObject(body));
+    json(ctx, 201, presentObjectWritten(ns(ctx), object, body));
   });
   router.get(`${NS}/:namespace/objects/:object_name`, async (ctx) => {
     json(ctx, 200, presentObject(ns(ctx), await metadefs.getObject(who(ctx), ns(ctx), p(ctx, 'object_name'))));
   });
   router.put(`${NS}/:namespace/objects/:object_name`, async (ctx) => {
-    const object = await metadefs.updateObject(who(ctx), ns(ctx), p(ctx, 'object_name'), parseObject(await readJsonObject(ctx)));
-    json(ctx, 200, presentObject(ns(ctx), object));
+    const body = await readJsonObject(ctx);
+    const object = await metadefs.updateObject(who(ctx), ns(ctx), p(ctx, 'object_name'), parseObject(body));
+    json(ctx, 200, presentObjectWritten(ns(ctx), object, body));
   });
   router.delete(`${NS}/:namespace/objects/:object_name`, async (ctx) => {
     await metadefs.deleteObject(who(ctx), ns(ctx), p(ctx, 'object_name'));
