@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import type { TestApp } from '../../support/app';
 import { makeDiskImages, type DiskImages } from '../../support/disk-images';
 import { forEachStore, type StoreVariant } from '../glance-v2/support/harness';
-import { assertError, assertNothingLeft, call, leftovers, md5, UPLOAD_TIME, uploaded, waitForDetails, zipEntries } from './support';
+import { assertError, assertNothingLeft, call, leftovers, md5, UPLOAD_TIME, uploaded, waitForDetails, zipEntries , type Details } from './support';
 
 const DETAIL_KEYS = ['checkStatusResponse', 'compressInfo', 'fileName', 'imageId', 'slimStatus', 'storageMedium', 'uploadTime', 'userId'];
 const IMAGE_INFO_KEYS = ['check-errors', 'disk_size', 'filename', 'format', 'image-end-offset', 'virtual_size'];
@@ -32,7 +32,7 @@ forEachStore('EdgeGallery files: query, list, delete, download', (variant: Store
   it('12–15: the query has every key; the check reads 4 "Check in Progress" until it ends, then 0, its message and the md5 of the stored bytes; filename is imageId+fileName', async () => {
     const reply = await uploaded(app.http, 'query.qcow2', disks.good.qcow2, { userId: 'u-12', priority: '' });
     const id = reply.imageId as string;
-    const first = (await call(app.http, 'get', `/images/${id}`)).json as Record<string, any>;
+    const first = (await call(app.http, 'get', `/images/${id}`)).json as Details;
     assert.deepEqual(Object.keys(first).sort(), DETAIL_KEYS);
     assert.deepEqual(Object.keys(first.compressInfo).sort(), ['compressMsg', 'compressRate', 'compressStatus']);
     assert.deepEqual(Object.keys(first.checkStatusResponse).sort(), ['checkInfo', 'msg', 'status']);
@@ -58,7 +58,7 @@ forEachStore('EdgeGallery files: query, list, delete, download', (variant: Store
     const b = await uploaded(app.http, 'list-b.iso', disks.good.iso);
     const res = await call(app.http, 'get', '/images');
     assert.equal(res.status, 200);
-    const list = res.json as Array<Record<string, any>>;
+    const list = res.json as Details[];
     assert.ok(Array.isArray(list));
     const ids = list.map((item) => item.imageId as string);
     assert.ok(ids.includes(a.imageId as string) && ids.includes(b.imageId as string));

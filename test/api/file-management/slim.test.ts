@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { TestApp } from '../../support/app';
 import { forEachStore, type StoreVariant } from '../glance-v2/support/harness';
 import { fakeQemuImg, makeImageOpsImages, type ImageOpsImages } from '../imageops/support';
-import { assertError, call, leftovers, md5, uploaded, waitForDetails } from './support';
+import { assertError, call, leftovers, md5, uploaded, waitForDetails , type Details } from './support';
 
 const SLIMMING = 'The image file is being slimmed. No need to slim again.';
 const SLIMMED = 'The image file has already been slimmed. No need to slim again. Pls request to check directly';
@@ -42,7 +42,7 @@ forEachStore('EdgeGallery slim: POST /image-management/v1/images/{id}/action/sli
     const started = await call(app.http, 'post', `/images/${id}/action/slim`);
     assert.deepEqual([started.status, started.text], [200, 'compress in progress']);
     assert.match(started.headers['content-type'], /^text\/plain/);
-    const running = (await call(app.http, 'get', `/images/${id}`)).json as Record<string, any>;
+    const running = (await call(app.http, 'get', `/images/${id}`)).json as Details;
     assert.equal(running.slimStatus, 1);
     const again = await call(app.http, 'post', `/images/${id}/action/slim`);
     assert.deepEqual([again.status, again.text], [200, SLIMMING]);
@@ -82,7 +82,7 @@ forEachStore('EdgeGallery slim: POST /image-management/v1/images/{id}/action/sli
     const checked = await waitForDetails(app.http, id, (d) => d.checkStatusResponse.status !== 4);
     assert.equal(checked.checkStatusResponse.status, 5);
     assertError(await call(app.http, 'post', `/images/${id}/action/slim`), 400, 'This image cannot be slimmed because the type of image is not supported.');
-    assert.equal(((await call(app.http, 'get', `/images/${id}`)).json as Record<string, any>).slimStatus, 3);
+    assert.equal(((await call(app.http, 'get', `/images/${id}`)).json as Details).slimStatus, 3);
   });
 
   it('34: a compress that fails → slimStatus 3 with the compress status in compressInfo; the original is intact and downloadable', async function () {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Response } from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
 import * as yauzl from 'yauzl';
+import type { KnexCatalog } from '../../../src/catalog/knex-catalog';
 import type { TestApp } from '../../support/app';
 import { openApiChecker } from '../../support/openapi';
 import { storeKeys, storeLeftovers, sleep } from '../glance-v2/support/harness';
@@ -75,13 +76,29 @@ export function assertError(res: { status: number; text: string; headers: Record
   else assert.match(body as string, message);
 }
 
+/** A query's answer, as the spec documents it. */
+export interface Details {
+  imageId: string;
+  fileName: string;
+  uploadTime: string;
+  userId: string;
+  storageMedium: string;
+  slimStatus: number;
+  compressInfo: { compressStatus: number; compressMsg: string; compressRate: number };
+  checkStatusResponse: {
+    status: number;
+    msg: string;
+    checkInfo: { checksum: string; checkResult: number; imageInfo: { filename: string; format: string } & Record<string, string | number> };
+  };
+}
+
 /** Polls the query until `done` holds (checks and compresses run as jobs). */
-export async function waitForDetails(http: TestAgent, id: string, done: (details: Record<string, any>) => boolean, timeoutMs = 60_000): Promise<Record<string, any>> {
+export async function waitForDetails(http: TestAgent, id: string, done: (details: Details) => boolean, timeoutMs = 60_000): Promise<Details> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await call(http, 'get', `/images/${id}`);
     assert.equal(res.status, 200, res.text);
-    const details = res.json as Record<string, any>;
+    const details = res.json as Details;
     if (done(details)) return details;
     if (Date.now() > deadline) assert.fail(`gave up waiting: ${JSON.stringify(details)}`);
     await sleep(100);
@@ -90,7 +107,7 @@ export async function waitForDetails(http: TestAgent, id: string, done: (details
 
 /** Live (not deleted) Glance image rows, and every key and unfinished write in the store. */
 export async function leftovers(app: TestApp, storeId: string): Promise<{ images: string[]; keys: string[]; unfinished: string[] }> {
-  const rows = (await app.app.catalog.knex('images').where({ deleted: false }).select('id')) as Array<{ id: string }>;
+  const rows = (await (app.app.catalog as KnexCatalog).knex('images').where({ deleted: false }).select('id')) as Array<{ id: string }>;
   let unfinished: string[] = [];
   for (let i = 0; i < 40; i++) {
     unfinished = await storeLeftovers(app.config, storeId);
