@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { request as httpRequest } from 'node:http';
 import type { TestApp } from '../../support/app';
 import { makeDiskImages, type DiskImages } from '../../support/disk-images';
-import { forEachStore, type StoreVariant } from '../glance-v2/support/harness';
+import { forEachStore, listen, sleep, storeLeftovers, type StoreVariant } from '../glance-v2/support/harness';
 import { assertError, assertNothingLeft, call, leftovers, md5, STORED_KEYS, UPLOAD_TIME, uploaded, uploadFile, UUID4 } from './support';
 import { makeZip } from './zip-fixtures';
 
@@ -164,5 +165,36 @@ forEachStore('EdgeGallery upload: POST /image-management/v1/images', (variant: S
     const res = await uploadFile(app.http, 'backing.qcow2', disks.qcow2BackingFile);
     assertError(res, 400, /safety checks/);
     await assertNothingLeft(app, variant.storeId, before);
+  });
+
+  it('the file part streams into the store while it arrives (never buffered whole); a client that leaves mid-part leaves nothing', async function () {
+    this.timeout(60_000);
+    const before = await leftovers(app, variant.storeId);
+    const target = await listen(app);
+    try {
+      const boundary = 'eg-stream-boundary';
+      const req = httpRequest({ host: '127.0.0.1', port: target.port, method: 'POST', path: '/image-management/v1/images', headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } });
+      req.on('error', () => {});
+      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="priority"\r\n\r\n0\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.img"\r\n\r\n`);
+      // 12 MiB of a part that never ends: more than one S3 part, far more than any buffer
+      for (let i = 0; i < 12; i++) await new Promise<void>((resolve, reject) => req.write(Buffer.alloc(1024 * 1024, i + 1), (err) => (err ? reject(err) : resolve())));
+      let writing: string[] = [];
+      for (let i = 0; i < 200 && writing.length === 0; i++) {
+        writing = await storeLeftovers(app.config, variant.storeId);
+        if (writing.length === 0) await sleep(50);
+      }
+      assert.ok(writing.length > 0, 'the store is being written before the part has ended');
+      const saving = await app.http.get('/v2/images?status=saving');
+      assert.equal((saving.body.images as unknown[]).length, 1, 'the image is saving');
+      req.destroy();
+      for (let i = 0; i < 200; i++) {
+        const now = await leftovers(app, variant.storeId);
+        if (now.images.length === before.images.length && now.unfinished.length === 0) break;
+        await sleep(50);
+      }
+      await assertNothingLeft(app, variant.storeId, before);
+    } finally {
+      await target.close();
+    }
   });
 });
