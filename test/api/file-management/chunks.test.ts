@@ -1,9 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as yazl from 'yazl';
 import { randomData } from '../../support/random-data';
 import { startTestApp, type TestApp } from '../../support/app';
-import { assertError, assertNothingStaged, BASE, glanceImageIds, merge, postChunk, postForm, staged, textOf } from './chunk-support';
+import { assertError, assertNothingStaged, BASE, glanceImageIds, merge, multipartBody, postChunk, postForm, staged, textOf } from './chunk-support';
 
 const KiB = 1024;
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -157,6 +162,38 @@ describe('EdgeGallery chunked upload (/image-management/v1/images/upload and /me
     const res = await merge(t.http, { identifier: 'upload-again', filename: 'disk.img' });
     const image = await t.http.get(`/v2/images/${(JSON.parse(textOf(res)) as { imageId: string }).imageId}`);
     assert.equal(image.body.size, second.length);
+  });
+
+  it('a client that goes away in the middle of a chunk leaves no object and no row', async function () {
+    const server = createServer(t.app.koa.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { body, contentType } = multipartBody([
+        { name: 'identifier', value: 'upload-cut' },
+        { name: 'part', value: randomData(2 * 1024 * KiB), fileName: '1.part' },
+      ]);
+      const req = httpRequest({ port: (server.address() as AddressInfo).port, method: 'POST', path: `${BASE}/images/upload`, headers: { 'Content-Type': contentType, 'Content-Length': body.length } });
+      req.on('error', () => undefined);
+      // a third of the body, then the connection drops
+      await new Promise<void>((resolve) => req.write(body.subarray(0, Math.floor(body.length / 3)), () => resolve()));
+      await sleep(100);
+      req.destroy();
+      const temporaries = () => {
+        try {
+          return readdirSync(path.join(t.dir, 'data/images/.tmp'));
+        } catch {
+          return [];
+        }
+      };
+      // the server notices the cut when the socket closes; it may take a moment
+      const deadline = Date.now() + 10_000;
+      while (((await staged(t.app)).chunks > 0 || temporaries().length > 0) && Date.now() < deadline) await sleep(50);
+      await assertNothingStaged(t.app);
+      assert.deepEqual(temporaries(), [], 'no temp file of the cut chunk');
+      assert.equal((await postChunk(t.http, 'upload-cut', 1, randomData(KiB))).status, 200, 'the identifier takes chunks afterwards');
+    } finally {
+      server.close();
+    }
   });
 
   it('priority A on a chunk → 400 "fail to save chunk file part" (decision 1), before or after the part; nothing written', async function () {
