@@ -4,8 +4,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Readable } from 'node:stream';
 import { as, startTestApp, TRUSTED, type TestApp } from '../../support/app';
-import { bytes, createImage, download, getImage, md5, RAW_BARE, sha512, stage, upload, waitForImage } from './support/harness';
+import { startS3Server, type S3TestServer } from '../../support/s3';
+import { bytes, createImage, download, getImage, md5, multiStoreIni, patchImage, RAW_BARE, sha512, stage, upload, waitForImage } from './support/harness';
 
 /**
  * The locations API of Image API 2.17 (POST / GET /v2/images/{id}/locations) on a filesystem
@@ -210,5 +212,65 @@ describe('Glance v2: POST /v2/images/{id}/locations with do_secure_hash = false'
     assert.equal(plain.os_hash_value, null);
     assert.equal(plain.checksum, null);
     assert.equal((await waitForTask(app, second)).status, 'success');
+  });
+});
+
+describe('Glance v2: locations on an S3 store (multi-store: fast = file, cold = s3rver)', function () {
+  this.timeout(60_000);
+  let server: S3TestServer;
+  let app: TestApp;
+
+  before(async () => {
+    server = await startS3Server();
+    app = await startTestApp(`${TRUSTED}${multiStoreIni(server, 'fast', 'show_multiple_locations = true')}`);
+  });
+  after(async () => {
+    await app?.close();
+    await server?.stop();
+  });
+
+  /** Writes `data` into the cold store's bucket, and its s3:// URL as another service names it. */
+  async function putS3Object(key: string, data: Buffer): Promise<string> {
+    const cold = app.app.stores.get('cold');
+    assert.ok(cold);
+    await cold.put(key, Readable.from([data]));
+    const { bucket } = cold.details() as { bucket: string };
+    return `s3://${new URL(server.endpoint).host}/${bucket}/${key}`;
+  }
+
+  it('POST resolves an s3:// URL to its store: the location records it, the image lists it in stores and reads from it', async () => {
+    const data = bytes(120_000);
+    const url = await putS3Object('rbd-like/snap-1', data);
+    const id = await queuedImage(app);
+    assert.equal((await app.http.post(`/v2/images/${id}/locations`).set(SERVICE).send({ url })).status, 202);
+    const image = await waitForImage(app, id, (i) => i.status === 'active' && i.os_hash_value !== null, { headers: OWNER });
+    assert.equal(image.stores, 'cold');
+    assert.equal(image.os_hash_value, sha512(data));
+    assert.deepEqual((await app.http.get(`/v2/images/${id}/locations`).set(SERVICE)).body, [{ url, metadata: { store: 'cold' } }]);
+    assert.ok(Buffer.compare((await download(app, id, OWNER)).body as Buffer, data) === 0);
+
+    const wrongBucket = url.replace(/\/glint-[^/]+\//, '/another-bucket/');
+    assert.equal((await app.http.post(`/v2/images/${await queuedImage(app)}/locations`).set(SERVICE).send({ url: wrongBucket })).status, 400);
+  });
+
+  it('PATCH adds file and s3 locations to one image, each recording its store', async () => {
+    const data = bytes(3000);
+    const s3Url = await putS3Object('patch/both', data);
+    const { dataDir } = app.app.stores.get('fast')!.details() as { dataDir: string };
+    const path = join(dataDir, 'patch/both');
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, data);
+    const fileUrl = pathToFileURL(path).href;
+    const id = await queuedImage(app);
+    const res = await patchImage(app, id, [
+      { op: 'add', path: '/locations/-', value: { url: s3Url, metadata: {} } },
+      { op: 'add', path: '/locations/-', value: { url: fileUrl, metadata: { store: 'wrong' } } },
+    ], OWNER);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.locations, [
+      { url: s3Url, metadata: { store: 'cold' } },
+      { url: fileUrl, metadata: { store: 'fast' } },
+    ]);
+    assert.equal(res.body.stores, 'cold,fast');
   });
 });
