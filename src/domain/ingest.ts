@@ -206,6 +206,10 @@ export class IngestPipeline {
   /** Bytes a write for `image` may store: the image size cap, and its owner's remaining quota. */
   async allowance(image: Image, contentLength: number | undefined): Promise<UploadAllowance> {
     const { imageSizeCap, userStorageQuota } = this.deps.limits;
+    // refused before a byte is read (and before an S3 store sizes its parts by the declared length)
+    if (contentLength !== undefined && contentLength > imageSizeCap) {
+      fail('IMAGE_SIZE_CAP_EXCEEDED', `The incoming image is too large: ${contentLength} bytes declared, the image_size_cap is ${imageSizeCap} bytes.`);
+    }
     const allowance: UploadAllowance = { maxSize: imageSizeCap, limitedBy: 'size_cap' };
     if (userStorageQuota > 0 && image.owner !== null) {
       const used = await this.deps.images.storageUsage(image.owner, image.id);

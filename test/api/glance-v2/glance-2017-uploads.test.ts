@@ -142,6 +142,22 @@ describe('Glance API 2.17: content checks and X-OpenStack-Image-Size on upload',
         await quota.close();
       }
     });
+
+    it('a declared size beyond image_size_cap → 413 before any body byte is read', async function () {
+      const capped = await startTestApp('[DEFAULT]\nimage_size_cap = 1000\n');
+      const target = await listen(capped);
+      try {
+        const id = (await createImage(capped)).id as string;
+        const put = rawPut(target, `/v2/images/${id}/file`, { 'X-OpenStack-Image-Size': String(2 ** 50) });
+        const res = await put.response;
+        assert.equal(res.status, 413, res.body);
+        put.abort();
+        assert.equal((await getImage(capped, id)).status, 'queued');
+      } finally {
+        await target.close();
+        await capped.close();
+      }
+    });
   });
 });
 
