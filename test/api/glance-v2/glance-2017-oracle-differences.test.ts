@@ -102,6 +102,17 @@ describe('Glance 25.1 oracle: wire differences', function () {
     });
   });
 
+  describe('key order', function () {
+    it("image documents start with the custom properties; member documents follow Glance's order", async function () {
+      const image = await createImage(app, { name: 'ordered', os_distro: 'x', visibility: 'shared' });
+      const keys = Object.keys(image);
+      assert.deepEqual(keys.slice(0, 3), ['os_distro', 'name', 'disk_format']);
+      assert.deepEqual(keys.slice(-4), ['tags', 'self', 'file', 'schema']);
+      const member = await app.http.post(`/v2/images/${image.id as string}/members`).send({ member: 'p1' });
+      assert.deepEqual(Object.keys(member.body), ['member_id', 'image_id', 'status', 'created_at', 'updated_at', 'schema']);
+    });
+  });
+
   describe('HEAD', function () {
     for (const accept of [undefined, '*/*', 'application/json']) {
       it(`error answers to HEAD are text/html; charset=UTF-8 with no body (Accept: ${accept ?? 'none'})`, async function () {

@@ -25,9 +25,13 @@ export interface ImagePresentation {
   showLocations: boolean;
 }
 
-/** The image document of Glance §5, in Glance's key order, custom properties last. */
+/** The image document of Glance §5, in Glance 25.1's key order: custom properties first. */
 export function presentImage(image: Image, options: ImagePresentation): Record<string, unknown> {
-  const doc: Record<string, unknown> = {
+  const doc: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(image.properties)) {
+    if (key !== 'os_glance_stage_host') doc[key] = value;
+  }
+  Object.assign(doc, {
     name: image.name,
     disk_format: image.diskFormat,
     container_format: image.containerFormat,
@@ -50,7 +54,7 @@ export function presentImage(image: Image, options: ImagePresentation): Record<s
     self: `/v2/images/${image.id}`,
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
-  };
+  });
   const url = (l: ImageLocation) => options.locationUrl(l);
   if (options.showDirectUrl && image.locations.length > 0) {
     const direct = url(image.locations[0]);
@@ -61,19 +65,16 @@ export function presentImage(image: Image, options: ImagePresentation): Record<s
     const ids = image.locations.map((l) => l.storeId);
     if (ids.length > 0) doc.stores = ids.join(',');
   }
-  for (const [key, value] of Object.entries(image.properties)) {
-    if (key !== 'os_glance_stage_host') doc[key] = value;
-  }
   return doc;
 }
 
 export function presentMember(member: ImageMember): Record<string, unknown> {
   return {
+    member_id: member.memberId,
+    image_id: member.imageId,
     status: member.status,
     created_at: glanceTime(member.createdAt),
     updated_at: glanceTime(member.updatedAt),
-    image_id: member.imageId,
-    member_id: member.memberId,
     schema: '/v2/schemas/member',
   };
 }
