@@ -22,23 +22,16 @@ export class KnexFileRecordRepository implements FileRecordRepository {
   constructor(private readonly knex: Knex) {}
 
   async setAttributes(imageId: string, values: Partial<Record<FileAttributeName, string | null>>): Promise<boolean> {
+    return inTransaction(this.knex, async (trx) => (await lockImage(trx, imageId)) && writeAttributes(trx, imageId, values));
+  }
+
+  async swapAttributes(imageId: string, name: FileAttributeName, expected: string | null, values: Partial<Record<FileAttributeName, string | null>>): Promise<boolean> {
     return inTransaction(this.knex, async (trx) => {
-      const touched = await trx('images')
-        .where({ id: imageId, kind: 'glance', deleted: false })
-        .update({ revision: trx.raw('revision + 1'), updated_at: Date.now() });
-      if (touched === 0) return false;
-      for (const [name, value] of Object.entries(values)) {
-        if (value === undefined) continue;
-        if (value === null) {
-          await trx('image_attributes').where({ image_id: imageId, namespace: NAMESPACE, name }).delete();
-        } else {
-          await trx('image_attributes')
-            .insert({ image_id: imageId, namespace: NAMESPACE, name, value })
-            .onConflict(['image_id', 'namespace', 'name'])
-            .merge(['value']);
-        }
-      }
-      return true;
+      // the image row's update comes first: it orders concurrent swaps of one image (MySQL row lock, SQLite write lock)
+      if (!(await lockImage(trx, imageId))) return false;
+      const rows = (await trx('image_attributes').where({ image_id: imageId, namespace: NAMESPACE, name }).select('value')) as Array<{ value: string }>;
+      if ((rows[0]?.value ?? null) !== expected) return false;
+      return writeAttributes(trx, imageId, values);
     });
   }
 
@@ -58,6 +51,25 @@ export class KnexFileRecordRepository implements FileRecordRepository {
       .where({ 'image_attributes.namespace': NAMESPACE, 'images.kind': 'glance', 'images.deleted': false, 'images.status': 'active' })
       .select('image_attributes.image_id', 'image_attributes.name', 'image_attributes.value', 'images.created_at');
   }
+}
+
+/** Bumps a live Glance image's row; false when there is none. */
+async function lockImage(trx: Knex.Transaction, imageId: string): Promise<boolean> {
+  const touched = await trx('images').where({ id: imageId, kind: 'glance', deleted: false }).update({ revision: trx.raw('revision + 1'), updated_at: Date.now() });
+  return touched > 0;
+}
+
+/** Sets the attributes (null removes one); true. */
+async function writeAttributes(trx: Knex.Transaction, imageId: string, values: Partial<Record<FileAttributeName, string | null>>): Promise<boolean> {
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    if (value === null) {
+      await trx('image_attributes').where({ image_id: imageId, namespace: NAMESPACE, name }).delete();
+    } else {
+      await trx('image_attributes').insert({ image_id: imageId, namespace: NAMESPACE, name, value }).onConflict(['image_id', 'namespace', 'name']).merge(['value']);
+    }
+  }
+  return true;
 }
 
 /** Rows grouped by image, in the order the images first appear. */

@@ -14,6 +14,12 @@ export interface FileRecordRepository {
    * False, and nothing written, when the image is absent or deleted.
    */
   setAttributes(imageId: string, values: Partial<Record<FileAttributeName, string | null>>): Promise<boolean>;
+  /**
+   * `setAttributes` only if attribute `name` still has the value `expected` (null: absent), checked
+   * and written in one transaction that holds the image row: of two concurrent swaps from the same
+   * value, one wins. False when it did not hold (or the image is gone).
+   */
+  swapAttributes(imageId: string, name: FileAttributeName, expected: string | null, values: Partial<Record<FileAttributeName, string | null>>): Promise<boolean>;
   /** The record of a live, active image; null otherwise (also for images that are no record). */
   get(imageId: string): Promise<FileRecord | null>;
   /** Every record, oldest upload first. */

@@ -9,7 +9,7 @@ import { type DiskFormatPolicy, INSPECTION_HEAD_BYTES } from '../disk-formats';
 import { GlintError, fail, isGlintError } from '../errors';
 import { digestAttributes, type ImageDataRead, type ImageDataService, locationOf, type RangeResolver } from '../image-data';
 import type { ImageService } from '../image-service';
-import type { CheckReport, CompressReport, ImageOps } from '../imageops/contract';
+import type { CheckReport, CompressReport, ImageOps, JobStarted } from '../imageops/contract';
 import type { IngestPipeline } from '../ingest';
 import { DetectedFormat } from './detected-format';
 import type { FileDetails, FileRecord, FileStorer, SlimStatus, StoredFile, StoreFileRequest } from './model';
@@ -149,7 +149,7 @@ export class FileManagementService implements FileStorer {
   async delete(context: RequestContext, imageId: string): Promise<void> {
     const record = await this.deps.records.get(imageId);
     if (!record) return;
-    const compress = record.requestIdCompress ? await this.deps.imageOps.compressReport(record.requestIdCompress) : null;
+    const compress = record.requestIdCompress && !isClaim(record.requestIdCompress) ? await this.deps.imageOps.compressReport(record.requestIdCompress) : null;
     try {
       await this.deps.images.deleteImage(context, imageId);
     } catch (err) {
@@ -180,22 +180,33 @@ export class FileManagementService implements FileStorer {
       await records.setAttributes(imageId, { slimRefused: 'true', requestIdCompress: null });
       fail('FILE_SLIM_UNSUPPORTED', 'This image cannot be slimmed because the type of image is not supported.');
     }
+    // one slim at a time: claim the record first (two concurrent requests start one compress)
+    const claim = `${CLAIM_PREFIX}${Date.now()}:${randomUUID()}`;
+    if (!(await records.swapAttributes(imageId, 'requestIdCompress', record.requestIdCompress, { requestIdCompress: claim, slimRefused: null }))) {
+      return (await records.get(imageId)) ? 'already_running' : fail('FILE_NOT_FOUND', "file path doesn't exist");
+    }
     // a failed slim may have left an output behind (its re-check failed): the new one replaces it
     if (details.compress?.outputImageId) await this.discard(context, details.compress.outputImageId);
-    const started = await imageOps.startCompress(context, imageId, compressedName(imageId, record.fileName), { recheck: true });
+    let started: JobStarted;
+    try {
+      started = await imageOps.startCompress(context, imageId, compressedName(imageId, record.fileName), { recheck: true });
+    } catch (err) {
+      await records.swapAttributes(imageId, 'requestIdCompress', claim, { requestIdCompress: null, slimRefused: 'true' });
+      throw err;
+    }
     if (started.status !== 0) {
       // imageops keeps a record of the refusal: compressInfo shows it
-      await records.setAttributes(imageId, { slimRefused: 'true', requestIdCompress: started.requestId });
+      await records.swapAttributes(imageId, 'requestIdCompress', claim, { slimRefused: 'true', requestIdCompress: started.requestId });
       throw new GlintError('FILE_SLIM_FAILED', 'Before asyCall imageOps, imageOps compress failed', started.msg);
     }
-    if (!(await records.setAttributes(imageId, { requestIdCompress: started.requestId, slimRefused: null }))) fail('FILE_NOT_FOUND', "file path doesn't exist");
+    if (!(await records.swapAttributes(imageId, 'requestIdCompress', claim, { requestIdCompress: started.requestId }))) fail('FILE_NOT_FOUND', "file path doesn't exist");
     return 'started';
   }
 
   /** The record with its jobs' reports, fetched now (never stored copies). */
   private async details(record: FileRecord): Promise<FileDetails> {
     const { imageOps } = this.deps;
-    const compress = record.requestIdCompress ? await imageOps.compressReport(record.requestIdCompress) : null;
+    const compress = record.requestIdCompress && !isClaim(record.requestIdCompress) ? await imageOps.compressReport(record.requestIdCompress) : null;
     const recheck = compress?.recheckRequestId ? await imageOps.checkReport(compress.recheckRequestId) : null;
     const check = recheck ?? (record.requestIdCheck ? await imageOps.checkReport(record.requestIdCheck) : null);
     const slimStatus = slimStatusOf(record, compress, recheck);
@@ -211,11 +222,28 @@ export class FileManagementService implements FileStorer {
  */
 export function slimStatusOf(record: FileRecord, compress: CompressReport | null, recheck: CheckReport | null): SlimStatus {
   if (record.slimRefused) return 3;
+  const claim = record.requestIdCompress;
+  if (claim !== null && isClaim(claim)) return claimAge(claim) < CLAIM_STALE_MS ? 1 : 3;
   if (compress === null) return 0;
   if (compress.status === 1) return 1;
   if (compress.status !== 0) return 3;
   if (recheck === null || recheck.status === 4) return 1;
   return recheck.status === 0 ? 2 : 3;
+}
+
+/**
+ * requestIdCompress while a slim is being started: `claim:<ms>:<uuid>`. A claim older than
+ * CLAIM_STALE_MS belongs to a node that died between claiming and starting: the slim failed.
+ */
+const CLAIM_PREFIX = 'claim:';
+const CLAIM_STALE_MS = 5 * 60_000;
+
+function isClaim(requestId: string): boolean {
+  return requestId.startsWith(CLAIM_PREFIX);
+}
+
+function claimAge(claim: string): number {
+  return Date.now() - Number(claim.slice(CLAIM_PREFIX.length).split(':')[0]);
 }
 
 /** Fails the stream once it carries 500 GiB (upstream's largest file is one byte less). */
