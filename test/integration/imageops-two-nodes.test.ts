@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { useMariaDbAndS3 } from '../support/crash';
@@ -141,8 +141,13 @@ describe('imageops on two glint nodes (MariaDB + S3)', function () {
     const b = await startNode('b');
     const { json: beforeKill } = await api(b, 'GET', route);
     assert.equal(beforeKill.status, 1, 'node b answers for the running job');
-    for (const pid of [...childPids(a.child.pid as number), a.child.pid as number]) process.kill(pid, 'SIGKILL');
+    // only the glint process: its qemu-img must not outlive it (it runs under setpriv --pdeathsig)
+    const tools = childPids(a.child.pid as number);
+    assert.ok(tools.length > 0, 'node a runs qemu-img');
+    process.kill(a.child.pid as number, 'SIGKILL');
     await new Promise((resolve) => (a.child.exitCode !== null || a.child.signalCode !== null ? resolve(null) : a.child.once('exit', resolve)));
+    await sleep(500);
+    assert.deepEqual(tools.filter(isAlive), [], 'qemu-img outlived its glint process');
 
     const killedAt = Date.now();
     const seen = await poll(b, route, 1, 90);
@@ -158,3 +163,11 @@ describe('imageops on two glint nodes (MariaDB + S3)', function () {
     assert.deepEqual(readdirSync(path.join(dir, 'b-tmp')), [], 'node b left scratch behind');
   });
 });
+
+function isAlive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}

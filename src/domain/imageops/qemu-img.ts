@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 /** How one run of qemu-img ended. */
 export interface ToolRun {
@@ -17,16 +18,24 @@ export interface RunOptions {
 const MAX_OUTPUT = 1024 * 1024;
 
 /**
+ * util-linux setpriv, when installed: tools start under `setpriv --pdeathsig KILL`, so a glint
+ * process that dies (SIGKILL, OOM) takes its running qemu-img with it instead of leaving it to
+ * finish a job another node has taken over.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate)) ?? null;
+
+/**
  * Runs `program args…` and resolves with its exit code and output. The child runs in a process
  * group of its own: when `signal` aborts, the whole group is killed (SIGKILL) and the promise
- * rejects with the signal's reason once the child is gone, so no tool outlives its job. A program
- * that cannot be started rejects with the spawn error.
+ * rejects with the signal's reason once the child is gone, so no tool outlives its job; nor its
+ * glint process (see SETPRIV). A program that cannot be started rejects with the spawn error.
  */
 export function runTool(program: string, args: readonly string[], options: RunOptions): Promise<ToolRun> {
   const { signal } = options;
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const [command, commandArgs] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', program, ...args]] : [program, [...args]];
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     const kill = () => {
