@@ -31,10 +31,13 @@ export async function insertContents(
   options: { now: number; seededResourceTypes: boolean },
 ): Promise<void> {
   const stamp = { created_at: options.now, updated_at: options.now };
-  for (const association of contents.resourceTypeAssociations) {
+  for (const [index, association] of contents.resourceTypeAssociations.entries()) {
     const typeId = await resourceTypeId(trx, association.name, options.now, options.seededResourceTypes);
+    // associations are listed by creation time (their table has no sequence): one millisecond
+    // apart, they keep the order the request or file gave, as Glance shows them
+    const at = options.now + index;
     await writeRow(
-      () => trx(T.associations).insert({ namespace_id: namespaceId, resource_type_id: typeId, prefix: association.prefix, properties_target: association.propertiesTarget, ...stamp }),
+      () => trx(T.associations).insert({ namespace_id: namespaceId, resource_type_id: typeId, prefix: association.prefix, properties_target: association.propertiesTarget, created_at: at, updated_at: at }),
       () => duplicateMessage(T.associations, association.name, namespace),
     );
   }

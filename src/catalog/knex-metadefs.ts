@@ -122,7 +122,8 @@ export class KnexMetadefRepository implements MetadefRepository {
   // ---- objects ------------------------------------------------------------------------------
 
   async listObjects(namespaceId: number): Promise<MetadefObject[]> {
-    return ((await this.knex(T.objects).select('*').where({ namespace_id: namespaceId }).orderBy('id')) as ObjectRow[]).map(toObject);
+    // by name, as Glance lists them
+    return ((await this.knex(T.objects).select('*').where({ namespace_id: namespaceId }).orderBy('name')) as ObjectRow[]).map(toObject);
   }
 
   async getObject(namespaceId: number, name: string): Promise<MetadefObject | null> {
@@ -154,7 +155,8 @@ export class KnexMetadefRepository implements MetadefRepository {
   // ---- properties ---------------------------------------------------------------------------
 
   async listProperties(namespaceId: number): Promise<MetadefProperty[]> {
-    return ((await this.knex(T.properties).select('*').where({ namespace_id: namespaceId }).orderBy('id')) as PropertyRow[]).map(toProperty);
+    // by name, as Glance lists them (its unique (namespace_id, name) index order)
+    return ((await this.knex(T.properties).select('*').where({ namespace_id: namespaceId }).orderBy('name')) as PropertyRow[]).map(toProperty);
   }
 
   async getProperty(namespaceId: number, name: string): Promise<MetadefProperty | null> {

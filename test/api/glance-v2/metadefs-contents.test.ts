@@ -58,6 +58,14 @@ describe('Glance v2: metadefs objects, properties, tags, resource types', functi
     assert.equal(made.status, 201);
     assert.deepEqual(made.body, { name: 'p', type: 'string', title: 'P', default: 'a', enum: ['a', 'b'] });
     assert.equal((await app.http.post(`${NS}/ns/properties`).set(ADMIN).send({ name: 'p', title: 'P', type: 'string' })).status, 409);
+    // Glance's PropertyType conversions: default as text, integer limits truncated, enum of strings only
+    const converted = await app.http.post(`${NS}/ns/properties`).set(ADMIN).send({ name: 'n', title: 'N', type: 'number', default: 8, minimum: 1.5, readonly: false });
+    assert.deepEqual(converted.body, { name: 'n', type: 'number', title: 'N', default: '8', readonly: false, minimum: 1 });
+    assert.equal((await app.http.post(`${NS}/ns/properties`).set(ADMIN).send({ name: 'b', title: 'B', type: 'boolean', default: true })).body.default, 'True');
+    const badEnum = await app.http.post(`${NS}/ns/properties`).set(ADMIN).send({ name: 'e', title: 'E', type: 'string', enum: ['a', 1] });
+    assert.equal(badEnum.status, 400);
+    assert.match(message(badEnum), /^Invalid input for field\/attribute enum\. .*Wrong type\. Expected '<class 'str'>', got '<class 'int'>'$/);
+    for (const name of ['n', 'b']) assert.equal((await app.http.delete(`${NS}/ns/properties/${name}`).set(ADMIN)).status, 204);
     assert.deepEqual((await app.http.get(`${NS}/ns/properties`).set(READER)).body, { properties: { p: { name: 'p', type: 'string', title: 'P', default: 'a', enum: ['a', 'b'] } } });
     const updated = await app.http.put(`${NS}/ns/properties/p`).set(ADMIN).send({ name: 'q', title: 'Q', type: 'integer', minimum: 0 });
     assert.deepEqual(updated.body, { name: 'q', type: 'integer', title: 'Q', minimum: 0 });
