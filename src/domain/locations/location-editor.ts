@@ -71,7 +71,7 @@ export class LocationEditor {
         this.options.policy.assertMayDelete(ctx, image);
         this.allowed('remove');
         if (status() !== 'active') fail('IMAGE_INVALID_STATUS', `It's not allowed to remove locations if image status is ${status()}.`);
-        if (list.length === 1) fail('STORE_LAST_LOCATION', 'Cannot remove last location in the image.');
+        if (list.length === 1) fail('STORE_LAST_LOCATION', ACCESS_DENIED, 'Cannot remove last location in the image.');
         const position = operation.position === '-' ? list.length - 1 : /^\d+$/.test(operation.position) ? Number(operation.position) : -1;
         if (position < 0 || position >= list.length) fail('BAD_REQUEST', 'Invalid position for removing a location.');
         const [gone] = list.splice(position, 1);
@@ -80,13 +80,13 @@ export class LocationEditor {
       }
       this.options.policy.assertMaySet(ctx, image);
       if (operation.op === 'replace') {
-        if (operation.value.length === 0) fail('LOCATIONS_NOT_ALLOWED', 'Cannot set locations to empty list.');
+        if (operation.value.length === 0) fail('LOCATIONS_NOT_ALLOWED', ACCESS_DENIED, 'Cannot set locations to empty list.');
         this.allowed('update');
         if (status() !== 'active' && status() !== 'queued') fail('IMAGE_INVALID_STATUS', `It's not allowed to replace locations if image status is ${status()}.`);
         const hashes = newValidationValues(current(), operation.value, this.options.hashingAlgorithm);
         this.checkQuota(operation.value.length);
         const sameUrls = sortedUrls(list).join('\n') === sortedUrls(operation.value.map((v) => ({ url: this.canonical(v.url) }))).join('\n');
-        if (!sameUrls && list.length > 0) fail('BAD_REQUEST', `Original locations is not empty: ${list.map((l) => l.url).join(', ')}`);
+        if (!sameUrls && list.length > 0) fail('BAD_REQUEST', `Original locations is not empty: ${pythonList(list)}`);
         const next: Entry[] = [];
         let size: number | null = null;
         for (const value of operation.value) {
@@ -166,6 +166,20 @@ export class LocationEditor {
       throw new GlintError('STORE_UNAVAILABLE', `The store ${object.storeId} is unavailable: ${String(err)}`, undefined, { cause: err });
     }
   }
+}
+
+/** Glance's 403 explanation; its location messages come as the detail. */
+const ACCESS_DENIED = 'Access was denied to this resource.';
+
+/** The locations as Glance prints them in a message (Python's repr of its list). */
+function pythonList(entries: readonly Entry[]): string {
+  const repr = (value: unknown): string =>
+    typeof value === 'string'
+      ? `'${value}'`
+      : value !== null && typeof value === 'object'
+        ? `{${Object.entries(value).map(([k, v]) => `'${k}': ${repr(v)}`).join(', ')}}`
+        : String(value);
+  return `[${entries.map((e) => repr({ url: e.url, metadata: e.metadata, status: 'active' })).join(', ')}]`;
 }
 
 function sortedUrls(entries: ReadonlyArray<{ url: string }>): string[] {
