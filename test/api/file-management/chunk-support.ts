@@ -1,10 +1,19 @@
 import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
 import type TestAgent from 'supertest/lib/agent';
 import type { Response } from 'supertest';
 import type { GlintApp } from '../../../src/app';
 import type { KnexCatalog } from '../../../src/catalog/knex-catalog';
+import { openApiChecker } from '../../support/openapi';
 
 export const BASE = '/image-management/v1';
+const chunkSpec = openApiChecker(path.resolve(__dirname, '../../../api-spec/file-management.yaml'));
+
+/** Asserts that an answer of `method` on `route` (under BASE) is one api-spec/file-management.yaml documents. */
+export function assertDocumented(res: Response, method: string, route: string): Response {
+  chunkSpec.assertMatchesSpec(method, `${BASE}${route}`, res.status, res.headers as Record<string, string>, res.text ?? '');
+  return res;
+}
 const BOUNDARY = 'glint-chunk-test-boundary';
 
 /** One part of a multipart/form-data body: a text field, or a file when `fileName` is given. */
@@ -24,10 +33,10 @@ export function multipartBody(parts: readonly FormPart[]): { body: Buffer; conte
   return { body: Buffer.concat(pieces), contentType: `multipart/form-data; boundary=${BOUNDARY}` };
 }
 
-/** POST /images/upload with `parts` as they are. */
-export function postForm(http: TestAgent, path: string, parts: readonly FormPart[]): Promise<Response> {
+/** POST of `parts` as they are to `route`; the answer must be documented. */
+export async function postForm(http: TestAgent, route: string, parts: readonly FormPart[]): Promise<Response> {
   const { body, contentType } = multipartBody(parts);
-  return http.post(`${BASE}${path}`).set('Content-Type', contentType).send(body) as unknown as Promise<Response>;
+  return assertDocumented(await http.post(`${BASE}${route}`).set('Content-Type', contentType).send(body), 'post', route);
 }
 
 /** Posts chunk `index` (`<index>.part`) of `identifier`, the identifier before the part as browsers send it. */

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { randomData } from '../../support/random-data';
 import { startTestApp, type TestApp } from '../../support/app';
-import { assertNothingStaged, BASE, glanceImageIds, merge, postChunk, postForm, staged } from './chunk-support';
+import { assertDocumented, assertNothingStaged, BASE, glanceImageIds, merge, postChunk, postForm, staged } from './chunk-support';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -43,7 +43,7 @@ describe('EdgeGallery chunked upload: concurrent requests', function () {
     await stage('upload-cancel-race', 8, MiB);
     const [merged, cancelled] = await Promise.all([
       merge(t.http, { identifier: 'upload-cancel-race', filename: 'disk.img' }),
-      t.http.delete(`${BASE}/images/upload?identifier=upload-cancel-race`),
+      t.http.delete(`${BASE}/images/upload?identifier=upload-cancel-race`).then((res) => assertDocumented(res, 'delete', '/images/upload')),
     ]);
     const images = await glanceImageIds(t.http);
     if (merged.status === 200) {

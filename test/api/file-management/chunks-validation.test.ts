@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomData } from '../../support/random-data';
 import { startTestApp, type TestApp } from '../../support/app';
-import { assertError, assertNothingStaged, BASE, glanceImageIds, merge, postChunk, postForm, staged } from './chunk-support';
+import { assertDocumented, assertError, assertNothingStaged, BASE, glanceImageIds, merge, postChunk, postForm, staged } from './chunk-support';
 
 const KiB = 1024;
 
@@ -44,14 +44,14 @@ describe('EdgeGallery chunked upload: identifiers and part names (decision 2)', 
         { name: 'identifier', value: identifier },
       ]);
       assertError(late, 400, problem);
-      assertError(await t.http.delete(`${BASE}/images/upload`).type('form').send({ identifier }), 400, problem);
+      assertError(assertDocumented(await t.http.delete(`${BASE}/images/upload`).type('form').send({ identifier }), 'delete', '/images/upload'), 400, problem);
       assertError(await merge(t.http, { identifier, filename: 'disk.img' }), 400, problem);
     });
   }
 
   it('no identifier at all → 400 (upstream would have written into its base folder)', async function () {
     assertError(await postForm(t.http, '/images/upload', [{ name: 'part', value: randomData(KiB), fileName: '1.part' }]), 400, /identifier is empty/);
-    assertError(await t.http.delete(`${BASE}/images/upload`), 400, /identifier is empty/);
+    assertError(assertDocumented(await t.http.delete(`${BASE}/images/upload`), 'delete', '/images/upload'), 400, /identifier is empty/);
   });
 
   const badPartNames: Array<[string, RegExp]> = [

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as yazl from 'yazl';
 import { randomData } from '../../support/random-data';
 import { startTestApp, type TestApp } from '../../support/app';
-import { assertError, assertNothingStaged, BASE, glanceImageIds, merge, multipartBody, postChunk, postForm, staged, textOf } from './chunk-support';
+import { assertDocumented, assertError, assertNothingStaged, BASE, glanceImageIds, merge, multipartBody, postChunk, postForm, staged, textOf } from './chunk-support';
 
 const KiB = 1024;
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -50,10 +50,10 @@ describe('EdgeGallery chunked upload (/image-management/v1/images/upload and /me
   });
 
   it('#38 GET /images/upload and GET /images/merge are probes', async function () {
-    const upload = await t.http.get(`${BASE}/images/upload`);
+    const upload = assertDocumented(await t.http.get(`${BASE}/images/upload`), 'get', '/images/upload');
     assert.equal(upload.status, 200);
     assert.equal(textOf(upload), 'Upload get request received.');
-    const mergeProbe = await t.http.get(`${BASE}/images/merge`);
+    const mergeProbe = assertDocumented(await t.http.get(`${BASE}/images/merge`), 'get', '/images/merge');
     assert.equal(mergeProbe.status, 200);
     assert.equal(textOf(mergeProbe), 'Merge get request received.');
   });
@@ -105,13 +105,13 @@ describe('EdgeGallery chunked upload (/image-management/v1/images/upload and /me
   });
 
   it('#25 cancel → 200 cancel success, also with nothing uploaded; staged chunks (objects and rows) are gone', async function () {
-    const nothing = await t.http.delete(`${BASE}/images/upload?identifier=never-uploaded`);
+    const nothing = assertDocumented(await t.http.delete(`${BASE}/images/upload?identifier=never-uploaded`), 'delete', '/images/upload');
     assert.equal(nothing.status, 200);
     assert.equal(textOf(nothing), 'cancel success');
     for (const index of [1, 2, 3]) await postChunk(t.http, 'upload-25', index, randomData(2 * KiB));
     assert.equal((await staged(t.app)).objects.length, 3);
     // the identifier as a form field, as the portal sends it
-    const cancel = await t.http.delete(`${BASE}/images/upload`).type('form').send({ identifier: 'upload-25', priority: '0' });
+    const cancel = assertDocumented(await t.http.delete(`${BASE}/images/upload`).type('form').send({ identifier: 'upload-25', priority: '0' }), 'delete', '/images/upload');
     assert.equal(cancel.status, 200);
     assert.equal(textOf(cancel), 'cancel success');
     await assertNothingStaged(t.app);
