@@ -90,7 +90,9 @@ describe('keystone flavour against a real Keystone', function () {
     this.timeout(300_000);
     ks = await startKeystone();
     process.stdout.write(`      (Keystone harness ready in ${(ks.startupMs / 1000).toFixed(1)} s)\n`);
-    app = await startTestApp(`${MULTI_STORE}\n${keystoneIni(ks)}`);
+    // the policy tests below assert Glance's legacy rules (a reader may create); secure RBAC with
+    // real tokens: test/integration/real-client-policy.test.ts
+    app = await startTestApp(`${MULTI_STORE}\n${keystoneIni(ks)}[oslo_policy]\nenforce_new_defaults = false\n`);
     for (const user of ['adminA', 'memberA', 'readerA', 'memberB', 'adminB', 'glint'] as const) tokens[user] = await ks.token(user);
   });
 
