@@ -62,6 +62,20 @@ export function refuse(action: MetadefAction): never {
   fail('NOT_AUTHORIZED', `You are not authorized to complete ${action} action.`);
 }
 
+/** What a policy engine must offer to decide metadef rules (src/domain/policy's `PolicyEnforcer` does). */
+export interface RuleEvaluator {
+  allows(ctx: RequestContext, rule: string, target: Readonly<Record<string, unknown>>): boolean;
+}
+
+/**
+ * Metadef policies decided by a deployment's policy engine, on Glance's target: the namespace's
+ * owner as `project_id` and its `visibility`, or the caller's project when no namespace is concerned.
+ */
+export function metadefAuthorizerFrom(policy: RuleEvaluator): MetadefAuthorizer {
+  return (ctx, action, namespace) =>
+    policy.allows(ctx, action, namespace ? { project_id: namespace.owner, visibility: namespace.visibility } : { project_id: ctx.projectId });
+}
+
 /** Glance's `_is_namespace_visible`: admins see all; others public namespaces and their project's own. */
 export function isNamespaceVisible(ctx: RequestContext, namespace: MetadefNamespace): boolean {
   if (ctx.isAdmin || namespace.owner === null || namespace.visibility === 'public') return true;

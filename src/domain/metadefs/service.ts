@@ -57,8 +57,16 @@ export class MetadefService {
     return this.deps.metadefs;
   }
 
+  /**
+   * Refuses `action` unless allowed: 403, or, as in Glance, 404 when the caller may not even see the
+   * namespace concerned (get_metadef_namespace refused too).
+   */
   private check(ctx: RequestContext, action: MetadefAction, namespace: MetadefNamespace | null): void {
-    if (!this.allowed(ctx, action, namespace)) refuse(action);
+    if (this.allowed(ctx, action, namespace)) return;
+    if (namespace && (action === 'get_metadef_namespace' || !this.allowed(ctx, 'get_metadef_namespace', namespace))) {
+      fail('METADEF_NOT_FOUND', 'The resource could not be found.');
+    }
+    refuse(action);
   }
 
   /**
