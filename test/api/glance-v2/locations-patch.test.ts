@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { as, startTestApp, TRUSTED, TRUSTED_RBAC, type TestApp } from '../../support/app';
+import { createTestDatabase, type TestDatabase } from '../../support/mysql';
 import { bytes, createImage, download, md5, patchImage, RAW_BARE, sha512 } from './support/harness';
 
 /**
@@ -24,14 +25,19 @@ async function putObject(app: TestApp, key: string, data: Buffer): Promise<strin
 
 const add = (url: string, position = '-', extra: Record<string, unknown> = {}) => ({ op: 'add', path: `/locations/${position}`, value: { url, metadata: {}, ...extra } });
 
-describe('Glance v2: PATCH of /locations (show_multiple_locations)', function () {
+for (const catalog of ['SQLite', 'MariaDB'] as const) describe(`Glance v2: PATCH of /locations (show_multiple_locations), catalog on ${catalog}`, function () {
   this.timeout(30_000);
   let app: TestApp;
+  let db: TestDatabase | undefined;
 
   before(async () => {
-    app = await startTestApp(LEGACY);
+    if (catalog === 'MariaDB') db = await createTestDatabase();
+    app = await startTestApp(LEGACY, db ? { GLINT_DATABASE_CONNECTION: db.config.url } : {});
   });
-  after(async () => app.close());
+  after(async () => {
+    await app?.close();
+    await db?.drop();
+  });
 
   it('adds a location to a queued image: active with the object size, listed, readable; a second one goes where asked', async () => {
     const data = bytes(50_000);
