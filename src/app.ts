@@ -19,6 +19,7 @@ import { QemuImg } from './domain/imageops/qemu-img';
 import { ImageOpsService } from './domain/imageops/service';
 import { JobRunner } from './domain/jobs/runner';
 import { type PolicyEnforcer, policyFromConfig } from './domain/policy';
+import { metadefAuthorizerFrom } from './domain/metadefs/policy';
 import { MetadefService } from './domain/metadefs/service';
 import { Reconciler } from './domain/reconciler';
 import type { Services } from './domain/services';
@@ -131,7 +132,8 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
       deleteUnreferenced: (objects) => locations.deleteUnreferenced(objects),
     }),
   );
-  const metadefs = new MetadefService({ metadefs: catalog.metadefs });
+  // metadef rules through the same policy (Glance's get_metadef_* / *_metadef_* defaults or the policy file)
+  const metadefs = new MetadefService({ metadefs: catalog.metadefs, authorize: metadefAuthorizerFrom(policy) });
   const services: Services = { images, data, imports, metadefs, imageOps, locations };
   metrics.observe(metrics.jobsInFlight, () => jobs.inFlight);
   metrics.observeLabelled(metrics.jobQueueDepth, () => catalog.tasks.countPendingByType());

@@ -130,6 +130,16 @@ describe('Glance v2: secure RBAC defaults (trusted-auth)', function () {
     assert.equal((await app.http.post(`/v2/images/${id}/import`).set(MEMBER).send({ method: { name: 'copy-image' } })).status, 403);
   });
 
+  it('metadefs follow the same policy: a reader reads public and own namespaces, only admin writes', async function () {
+    const NS = '/v2/metadefs/namespaces';
+    assert.equal((await app.http.post(NS).set(MEMBER).send({ namespace: 'RBAC::Member' })).status, 403);
+    assert.equal((await app.http.post(NS).set(ADMIN).send({ namespace: 'RBAC::Public', visibility: 'public' })).status, 201);
+    assert.equal((await app.http.post(NS).set(ADMIN).send({ namespace: 'RBAC::Private', visibility: 'private' })).status, 201);
+    assert.equal((await app.http.get(`${NS}/RBAC::Public`).set(OTHER_READER)).status, 200);
+    assert.equal((await app.http.get(`${NS}/RBAC::Private`).set(OTHER_READER)).status, 404, "another project's private namespace");
+    assert.equal((await app.http.get(NS).set(as('projB', 'member'))).status, 403, 'get_metadef_namespaces needs the reader role');
+  });
+
   it('scope: a system-scoped token is refused on the project-scoped image rules', async function () {
     const system = { ...as('', 'admin,member,reader'), 'OpenStack-System-Scope': 'all' };
     delete (system as Record<string, string>)['X-Project-Id'];
