@@ -11,7 +11,8 @@ import { tableOptions } from './table-options';
  * - Resource types are shared by every namespace and never deleted with one; an association is
  *   one (namespace, resource type) pair with the prefix and properties target used for it.
  * - Objects and properties keep their JSON schema as text (`json_schema`); an object's required
- *   list is JSON text too.
+ *   list is JSON text too. Free text is MEDIUMTEXT on MySQL/MariaDB (TEXT stops at 64 KiB, below
+ *   the 1 MiB a request body may carry).
  */
 export async function up(knex: Knex): Promise<void> {
   const options = await tableOptions(knex);
@@ -21,7 +22,7 @@ export async function up(knex: Knex): Promise<void> {
     table.increments('id').primary();
     table.string('namespace', 80).notNullable();
     table.string('display_name', 80).nullable();
-    table.text('description').nullable();
+    table.text('description', 'mediumtext').nullable();
     table.string('visibility', 32).notNullable().defaultTo('private');
     table.boolean('protected').notNullable().defaultTo(false);
     table.string('owner', 255).nullable();
@@ -33,12 +34,12 @@ export async function up(knex: Knex): Promise<void> {
 
   for (const [name, extra] of [
     ['metadef_objects', (table: Knex.CreateTableBuilder) => {
-      table.text('description').nullable();
-      table.text('required').nullable();
-      table.text('json_schema').notNullable();
+      table.text('description', 'mediumtext').nullable();
+      table.text('required', 'mediumtext').nullable();
+      table.text('json_schema', 'mediumtext').notNullable();
     }],
     ['metadef_properties', (table: Knex.CreateTableBuilder) => {
-      table.text('json_schema').notNullable();
+      table.text('json_schema', 'mediumtext').notNullable();
     }],
     ['metadef_tags', () => {}],
   ] as const) {

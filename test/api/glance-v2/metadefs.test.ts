@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { as, startTestApp, TRUSTED, type TestApp } from '../../support/app';
+import { createTestDatabase, type TestDatabase } from '../../support/mysql';
 
 /** /v2/metadefs namespaces and the metadefs schemas, as Glance 25.1 answers them (checked against the Debian glance-api). */
 
@@ -206,5 +207,43 @@ describe('Glance v2: metadefs schemas', function () {
     ]);
     assert.equal((await app.http.get('/v2/schemas/metadefs/tag')).body.properties.name.maxLength, 80);
     assert.equal((await app.http.get('/v2/schemas/metadefs/nothing')).status, 404);
+  });
+});
+
+describe('Glance v2: metadefs on MariaDB — odd bodies are 4xx, long texts fit, never a 500', function () {
+  this.timeout(60_000);
+  let database: TestDatabase;
+  let app: TestApp;
+  before(async function () {
+    database = await createTestDatabase();
+    app = await startTestApp(TRUSTED, { GLINT_DATABASE_CONNECTION: database.config.url });
+  });
+  after(async function () {
+    await app?.close();
+    await database?.drop();
+  });
+
+  it('names over their columns inside a namespace body → 400; a 200 KiB object description is kept', async function () {
+    const long = 'n'.repeat(81);
+    const bodies: Array<Record<string, unknown>> = [
+      { namespace: 'x', objects: [{ name: long }] },
+      { namespace: 'x', tags: [{ name: long }] },
+      { namespace: 'x', resource_type_associations: [{ name: long }] },
+      { namespace: 'x', resource_type_associations: [{ name: 'OS::Glance::Image', prefix: long }] },
+      { namespace: 'x', properties: { [long]: { title: 'T', type: 'string' } } },
+      { namespace: 'x', objects: [1] },
+      { namespace: 'x', properties: 'p' },
+      { namespace: 'x', owner: 'o'.repeat(256) },
+    ];
+    for (const body of bodies) {
+      const res = await app.http.post(NS).set(ADMIN).send(body);
+      assert.equal(res.status, 400, JSON.stringify(body).slice(0, 120));
+    }
+    assert.equal((await app.http.get(`${NS}/x`).set(ADMIN)).status, 404);
+    const description = 'd'.repeat(200 * 1024);
+    assert.equal((await app.http.post(NS).set(ADMIN).send({ namespace: 'big' })).status, 201);
+    const made = await app.http.post(`${NS}/big/objects`).set(ADMIN).send({ name: 'o', description });
+    assert.equal(made.status, 201);
+    assert.equal((await app.http.get(`${NS}/big/objects/o`).set(ADMIN)).body.description.length, description.length);
   });
 });

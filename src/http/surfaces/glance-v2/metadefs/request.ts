@@ -48,8 +48,11 @@ function associationOf(body: Body): NewAssociation {
   return { name: body.name as string, prefix: str(body.prefix), propertiesTarget: str(body.properties_target) };
 }
 
+/** Names (and prefixes) inside a namespace body: required, and within their 80-character columns. */
 function requireNames(items: unknown, kind: MetadefSchemaKind): void {
-  for (const item of (items as Body[] | undefined) ?? []) validate(item, kind, { name: schemaDocument(kind).name, required: ['name'] });
+  const name = { type: 'string', maxLength: 80 };
+  const rules = { name: schemaDocument(kind).name, required: ['name'], properties: { name, prefix: name, properties_target: name } };
+  for (const item of (items as Body[] | undefined) ?? []) validate(item, kind, rules);
 }
 
 /** POST and PUT /v2/metadefs/namespaces[/{ns}]. */
@@ -59,6 +62,7 @@ export function parseNamespace(body: Body): { fields: NamespaceFields; contents:
   requireNames(body.objects, 'object');
   requireNames(body.tags, 'tag');
   requireNames(body.resource_type_associations, 'resource_type');
+  for (const key of Object.keys((body.properties as Body | undefined) ?? {})) validate({ name: key }, 'property', { name: 'property', properties: { name: { type: 'string', maxLength: 80 } } });
   return {
     fields: {
       namespace: body.namespace as string,
