@@ -22,6 +22,12 @@ export interface RequestContext {
   systemScope?: string | null;
   /** A domain-scoped token's domain; oslo.policy's `domain_id`. */
   domainId?: string | null;
+  /**
+   * Lower-cased roles of the service token sent beside the user's (X-Service-Token, or
+   * keystonemiddleware's X-Service-Roles): Glance's `context.service_roles`, which its locations
+   * API counts as the caller's (nova and cinder call with the user's token and their own).
+   */
+  serviceRoles?: readonly string[];
 }
 
 export function hasAdminRole(ctx: RequestContext): boolean {

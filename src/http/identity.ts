@@ -62,7 +62,10 @@ export class TrustedHeadersAuthenticator implements Authenticator {
   async authenticate(ctx: Context, requestId: string): Promise<RequestContext> {
     // Glance's context middleware: only a confirmed identity builds a context (spec §3.1).
     if (ctx.get('x-identity-status') !== 'Confirmed') fail('UNAUTHENTICATED', 'The request you have made requires authentication.');
-    return contextFromIdentity(requestId, identityFromHeaders(ctx));
+    const context = contextFromIdentity(requestId, identityFromHeaders(ctx));
+    // keystonemiddleware's X-Service-Roles: the roles of a service token sent beside the user's
+    const serviceRoles = ctx.get('x-service-roles').split(',').map((r) => r.trim().toLowerCase()).filter((r) => r.length > 0);
+    return serviceRoles.length > 0 ? { ...context, serviceRoles } : context;
   }
 }
 

@@ -89,10 +89,12 @@ export class KeystoneAuthenticator implements Authenticator {
     if (userToken === null) fail('UNAUTHENTICATED', AUTH_REQUIRED);
 
     let allowExpired = false;
+    let serviceRoles: string[] | null = null;
     const serviceToken = headerToken(ctx, 'x-service-token');
     if (serviceToken !== null) {
       const service = await this.validate(serviceToken, false);
       if (!service) fail('UNAUTHENTICATED', AUTH_REQUIRED, 'The service token is not valid.');
+      serviceRoles = service.roles.map((r) => r.toLowerCase());
       const isService = service.roles.some((r) => SERVICE_TOKEN_ROLES.includes(r));
       if (this.config.serviceTokenRolesRequired && !isService) {
         fail('UNAUTHENTICATED', AUTH_REQUIRED, 'The service token does not carry a service role.');
@@ -102,7 +104,8 @@ export class KeystoneAuthenticator implements Authenticator {
 
     const user = await this.validate(userToken, allowExpired);
     if (!user) fail('UNAUTHENTICATED', AUTH_REQUIRED);
-    return contextFromIdentity(requestId, user);
+    const context = contextFromIdentity(requestId, user);
+    return serviceRoles ? { ...context, serviceRoles } : context;
   }
 
   /**

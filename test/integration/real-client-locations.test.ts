@@ -165,10 +165,11 @@ describe('real clients: image locations (glanceclient location-add/update/delete
     it('the service user adds a location (hashed, active, readable); GET lists it for services only; a member may do neither', async () => {
       const data = randomData(2 * 1024 * 1024 + 5);
       const url = putObject(dir, 'nova/disk.raw', data);
+      const url2 = putObject(dir, 'nova/disk-2.raw', data);
       const script = path.join(dir, 'locations.py');
       writeFileSync(script, PYTHON);
       const user = (key: 'glint' | 'memberA') => ({ name: ks.users[key].name, password: ks.users[key].password, project: ks.users[key].projectName });
-      const input = JSON.stringify({ auth_url: ks.authUrl, service: user('glint'), member: user('memberA'), url });
+      const input = JSON.stringify({ auth_url: ks.authUrl, service: user('glint'), member: user('memberA'), url, url2 });
       // the distribution's python3, where glanceclient and keystoneauth1 are installed
       const result = JSON.parse(await run(dir, '/usr/bin/python3', [script, input], () => glint)) as Record<string, unknown>;
 
@@ -180,6 +181,8 @@ describe('real clients: image locations (glanceclient location-add/update/delete
       assert.equal(result.member_list_status, 403);
       assert.equal(result.member_add_status, 403);
       assert.match(String(result.member_add_message), /http store must be enabled/);
+      assert.equal(result.nova_add_status, 202, "the member's token with the service user's X-Service-Token: the service role counts");
+      assert.equal(result.nova_image_status, 'active');
     });
   });
 });
@@ -224,5 +227,15 @@ try:
 except exc.HTTPException as e:
     out['member_add_status'] = e.code
     out['member_add_message'] = str(e)
+# nova's call: the user's token, and its own as X-Service-Token
+resp, _ = member.http_client.post('/v2/images/%s/locations' % own['id'], data={'url': args['url2']},
+                                  headers={'X-Service-Token': svc.http_client.session.get_token()})
+out['nova_add_status'] = resp.status_code
+for _ in range(200):
+    current = member.images.get(own['id'])
+    if current['status'] == 'active':
+        break
+    time.sleep(0.1)
+out['nova_image_status'] = current['status']
 print(json.dumps(out))
 `;

@@ -34,6 +34,7 @@ export class LocationPolicy {
   }
 }
 
+/** Glance: `'service' in context.roles + context.service_roles`. */
 export function hasServiceRole(ctx: RequestContext): boolean {
-  return ctx.roles.includes('service');
+  return ctx.roles.includes('service') || (ctx.serviceRoles ?? []).includes('service');
 }

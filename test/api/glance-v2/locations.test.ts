@@ -159,6 +159,17 @@ describe('Glance v2: POST and GET /v2/images/{id}/locations', function () {
     assert.equal((await app.http.post(`/v2/images/${staged}/locations`).set(SERVICE).send({ url })).status, 409);
   });
 
+  it("nova's way: the user's own token beside a service token (X-Service-Roles: service) may add a location", async () => {
+    const url = await putObject(app, 'external/by-nova', bytes(2048));
+    const id = await queuedImage(app);
+    const res = await app.http.post(`/v2/images/${id}/locations`).set({ ...OWNER, 'X-Service-Roles': 'service' }).send({ url });
+    assert.equal(res.status, 202, res.text);
+    await waitForImage(app, id, (i) => i.status === 'active', { headers: OWNER });
+    const other = await queuedImage(app);
+    const notService = await app.http.post(`/v2/images/${other}/locations`).set({ ...OWNER, 'X-Service-Roles': 'reader' }).send({ url });
+    assert.equal(notService.status, 403, notService.text);
+  });
+
   it("GET lists for the service_api rule only (service, and admin as Glance keeps for now; 403 otherwise, 404 for an unknown image)", async () => {
     const id = await queuedImage(app);
     assert.equal((await app.http.get(`/v2/images/${id}/locations`).set(OWNER)).status, 403);
