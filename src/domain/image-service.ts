@@ -275,6 +275,9 @@ export class ImageService {
         const store = this.deps.stores.get(storeId);
         if (!store) return;
         try {
+          // a location added by URL (not under the image's own keys) may be another image's too
+          const foreign = key !== image.id && key !== stagingKey(image.id);
+          if (foreign && (await this.deps.catalog.images.referencedKeys(storeId, [key])).has(key)) return;
           await store.delete(key);
         } catch (err) {
           this.deps.logger.error('failed to delete image data', { imageId: image.id, storeId, key, error: String(err) });

@@ -71,6 +71,18 @@ for (const catalog of ['SQLite', 'MariaDB'] as const) describe(`Glance v2: PATCH
     assert.ok(Buffer.compare((await download(app, id, OWNER)).body as Buffer, data) === 0, 'the data is read from the location left');
   });
 
+  it("deleting an image keeps an object another image's location still names; the last image to go deletes it", async () => {
+    const data = bytes(4000);
+    const url = await putObject(app, 'patch/shared', data);
+    const first = (await createImage(app, RAW_BARE, OWNER)).id as string;
+    const second = (await createImage(app, RAW_BARE, OWNER)).id as string;
+    for (const id of [first, second]) assert.equal((await patchImage(app, id, [add(url)], OWNER)).status, 200);
+    assert.equal((await app.http.delete(`/v2/images/${first}`).set(OWNER)).status, 204);
+    assert.ok(Buffer.compare((await download(app, second, OWNER)).body as Buffer, data) === 0, 'the other image still reads its data');
+    assert.equal((await app.http.delete(`/v2/images/${second}`).set(OWNER)).status, 204);
+    assert.equal(existsSync(new URL(url)), false);
+  });
+
   it('replace: metadata of the same URLs, not another list over a non-empty one, never an empty list; a queued image goes active', async () => {
     const data = bytes(2048);
     const url = await putObject(app, 'patch/replace-1', data);
