@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImportPlugins } from '../../../src/domain/imports/plugins';
 import { as, startTestApp, TRUSTED, type TestApp } from '../../support/app';
 import { randomData } from '../../support/random-data';
 import { createImage, download, getImage, md5, stage, storeKeys, waitForImage } from './support/harness';
@@ -145,5 +146,23 @@ describe('Glance v2: a failing image_conversion fails the import cleanly', funct
     assert.equal(tasks[0].status, 'failure');
     assert.match(String(tasks[0].message), /Image conversion failed: Image format mismatch/);
     assert.equal((await getImage(app, id, MEMBER)).status, 'queued');
+  });
+});
+
+describe('import plugins: temporary folders of dead processes', function () {
+  it('are removed once older than any live import; a fresh one, and anything not ours, stays', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'glint-plugin-root-'));
+    try {
+      for (const name of ['glint-import-dead', 'glint-import-live', 'someone-else']) {
+        mkdirSync(join(root, name));
+        writeFileSync(join(root, name, 'source'), 'x');
+      }
+      const threeDaysAgo = new Date(Date.now() - 3 * 24 * 3600_000);
+      for (const name of ['glint-import-dead', 'someone-else']) utimesSync(join(root, name), threeDaysAgo, threeDaysAgo);
+      assert.equal(await new ImportPlugins([], root).sweepStale(), 1);
+      assert.deepEqual(readdirSync(root).sort(), ['glint-import-live', 'someone-else']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

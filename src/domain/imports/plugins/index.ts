@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -25,6 +25,13 @@ export interface PreparedImport {
   cleanup(): Promise<void>;
 }
 
+const FOLDER_PREFIX = 'glint-import-';
+/**
+ * A temporary folder older than this belongs to no live job (an import is aborted after a day)
+ * but to a process that died mid-import; the next import on the host removes it.
+ */
+const STALE_FOLDER_MS = 2 * 24 * 3600_000;
+
 /** The configured plugins, run in order by the import job (see ImportPlugin). */
 export class ImportPlugins {
   constructor(
@@ -36,13 +43,36 @@ export class ImportPlugins {
     return this.plugins.map((p) => p.name);
   }
 
+  /** Removes the temporary folders of dead processes (older than STALE_FOLDER_MS); never throws. */
+  async sweepStale(now = Date.now()): Promise<number> {
+    let removed = 0;
+    let names: string[];
+    try {
+      names = await readdir(this.tempRoot);
+    } catch {
+      return 0;
+    }
+    for (const name of names.filter((n) => n.startsWith(FOLDER_PREFIX))) {
+      const path = join(this.tempRoot, name);
+      try {
+        if (now - (await stat(path)).mtimeMs < STALE_FOLDER_MS) continue;
+        await rm(path, { recursive: true, force: true });
+        removed++;
+      } catch {
+        // raced with another sweep, or the folder went with its job
+      }
+    }
+    return removed;
+  }
+
   /**
    * Runs every plugin on `image`, each seeing the changes of those before it. Data is copied from
    * `openSource` into a temporary folder only when a plugin asks for it. Whatever a plugin
    * throws is rethrown after the folder is deleted.
    */
   async prepare(image: Image, input: ImportTaskInput, openSource: () => Promise<Readable>, signal: AbortSignal): Promise<PreparedImport> {
-    const folder = await mkdtemp(join(this.tempRoot, 'glint-import-'));
+    void this.sweepStale();
+    const folder = await mkdtemp(join(this.tempRoot, FOLDER_PREFIX));
     const cleanup = () => rm(folder, { recursive: true, force: true });
     const attributes: ImageAttributeChanges = {};
     const setProperties: Record<string, string> = {};
