@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { as, startTestApp, TRUSTED, type TestApp } from '../../support/app';
 
 /** /v2/metadefs objects, properties, tags and resource types, and the calls Tempest's metadefs modules make. */
@@ -108,6 +109,7 @@ describe('Glance v2: metadefs objects, properties, tags, resource types', functi
     assert.deepEqual(Object.keys(renamed.body), ['name', 'created_at', 'updated_at']);
     assert.equal(message(await app.http.get(`${NS}/ns/tags/a`).set(ADMIN)), 'Could not find metadata tag a');
     assert.equal((await app.http.post(`${NS}/ns/tags`).set(ADMIN).send({ tags: [{}] })).status, 400);
+    assert.equal((await app.http.post(`${NS}/ns/tags`).set(ADMIN).send({ tags: [null] })).status, 400);
     const extra = await app.http.post(`${NS}/ns/tags`).set(ADMIN).send({ tag: [] });
     assert.equal(extra.status, 400);
     assert.match(message(extra), /Additional properties are not allowed \('tag' was unexpected\)/);
@@ -168,5 +170,46 @@ describe('Glance v2: metadefs objects, properties, tags, resource types', functi
     assert.equal(tag.status, 201);
     assert.equal((await app.http.put(`${NS}/ns/tags/tag_name-1`).set(ADMIN).send({ name: 'update-tag' })).body.name, 'update-tag');
     assert.equal((await app.http.delete(`${NS}/ns/tags/update-tag`).set(ADMIN)).status, 204);
+  });
+});
+
+describe('Glance v2: metadefs under fuzzed bodies', function () {
+  this.timeout(120_000);
+  let app: TestApp;
+  before(async function () {
+    app = await startTestApp(TRUSTED);
+    assert.equal((await app.http.post(NS).set(ADMIN).send({ namespace: 'ns', objects: [{ name: 'o' }], tags: [{ name: 't' }], properties: { p: { title: 'P', type: 'string' } } })).status, 201);
+  });
+  after(async function () {
+    await app.close();
+  });
+
+  it('400 seeded random bodies on every metadefs write: a 2xx or a 4xx each time, never a 5xx', async function () {
+    const keys = ['namespace', 'name', 'title', 'type', 'tags', 'objects', 'properties', 'resource_type_associations', 'required', 'enum', 'default', 'minimum', 'items', 'prefix', 'visibility', 'protected', 'owner', 'description', 'operators'];
+    const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.jsonValue({ maxDepth: 1 }),
+        fc.string({ maxLength: 100 }),
+        fc.constantFrom('string', 'integer', 'array', 'object', 'public', 'private', 'x'.repeat(90)),
+        fc.array(tie('v'), { maxLength: 3 }),
+        fc.dictionary(fc.oneof(fc.constantFrom(...keys), fc.string({ maxLength: 90 })), tie('v'), { maxKeys: 4 }),
+      ),
+    })).v;
+    const body = fc.dictionary(fc.constantFrom(...keys), value, { maxKeys: 6 });
+    const targets = [
+      ['post', NS], ['put', `${NS}/ns`], ['post', `${NS}/ns/objects`], ['put', `${NS}/ns/objects/o`], ['post', `${NS}/ns/properties`],
+      ['put', `${NS}/ns/properties/p`], ['post', `${NS}/ns/tags`], ['put', `${NS}/ns/tags/t`], ['post', `${NS}/ns/resource_types`],
+    ] as const;
+    const statuses: Record<string, number> = {};
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...targets), body, async ([method, path], sent) => {
+        const res = await app.http[method](path).set(ADMIN).send(sent as object);
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        return res.status < 500;
+      }),
+      { numRuns: 400, seed: 20261205 },
+    );
+    assert.ok(Object.keys(statuses).some((s) => s.startsWith('2')), JSON.stringify(statuses));
   });
 });

@@ -51,7 +51,7 @@ function associationOf(body: Body): NewAssociation {
 /** Names (and prefixes) inside a namespace body: required, and within their 80-character columns. */
 function requireNames(items: unknown, kind: MetadefSchemaKind): void {
   const name = { type: 'string', maxLength: 80 };
-  const rules = { name: schemaDocument(kind).name, required: ['name'], properties: { name, prefix: name, properties_target: name } };
+  const rules = { name: schemaDocument(kind).name, type: 'object', required: ['name'], properties: { name, prefix: name, properties_target: name } };
   for (const item of (items as Body[] | undefined) ?? []) validate(item, kind, rules);
 }
 
@@ -112,6 +112,8 @@ export function parseTags(body: Body): string[] {
   checkReadOnly(body);
   const tags = schemaDocument('tags').properties as Record<string, unknown>;
   validate(body, 'tags', { name: 'tags', properties: { tags: tags.tags }, additionalProperties: false });
+  // Glance's tag item schema has no type: a null item would pass it
+  requireNames(body.tags, 'tag');
   return ((body.tags as Body[] | undefined) ?? []).map((tag) => tag.name as string);
 }
 
