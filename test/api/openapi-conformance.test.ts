@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import type { Response } from 'supertest';
 import { as, startTestApp, type TestApp } from '../support/app';
@@ -387,6 +390,27 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
     assert.equal(done.os_hash_value, sha512(payload));
     expectStatus(await call(app, 'post', `/v2/images/${id}/import`, { headers: OWNER, json: { method: { name: 'copy-image' } } }), 403);
     expectStatus(await call(app, 'post', `/v2/images/${randomUUID()}/import`, { headers: OWNER, json: { method: { name: 'glance-direct' } } }), 404);
+  });
+
+  it('locations (2.17): add 202 → active, 409 once active, 403 without the service role, 400 bad body; list 200 / 403 / 404', async function () {
+    const service = as('alpha', 'member,service');
+    const created = await call(app, 'post', '/v2/images', { headers: OWNER, json: { name: 'by-location', disk_format: 'raw', container_format: 'bare' } });
+    const id = (created.body as Doc).id as string;
+    const { dataDir } = app.app.stores.default.details() as { dataDir: string };
+    mkdirSync(path.join(dataDir, 'external'), { recursive: true });
+    writeFileSync(path.join(dataDir, 'external', 'conformance.raw'), payload);
+    const url = pathToFileURL(path.join(dataDir, 'external', 'conformance.raw')).href;
+    expectStatus(await call(app, 'post', `/v2/images/${id}/locations`, { headers: service, json: {} }), 400);
+    expectStatus(await call(app, 'post', `/v2/images/${id}/locations`, { headers: OWNER, json: { url } }), 403);
+    expectStatus(await call(app, 'post', `/v2/images/${randomUUID()}/locations`, { headers: service, json: { url } }), 404);
+    expectStatus(await call(app, 'post', `/v2/images/${id}/locations`, { headers: service, json: { url } }), 202);
+    await waitFor(app, id, OWNER, (image) => image.status === 'active' && image.os_hash_value === sha512(payload));
+    expectStatus(await call(app, 'post', `/v2/images/${id}/locations`, { headers: service, json: { url } }), 409);
+    const listed = await call(app, 'get', `/v2/images/${id}/locations`, { headers: service });
+    expectStatus(listed, 200);
+    assert.deepEqual(listed.body, [{ url, metadata: {} }]);
+    expectStatus(await call(app, 'get', `/v2/images/${id}/locations`, { headers: OWNER }), 403);
+    expectStatus(await call(app, 'get', `/v2/images/${randomUUID()}/locations`, { headers: service }), 404);
   });
 
   it('tasks API: admin creates (201 + Location), lists, shows; DELETE is 405 for admins; non-admins get 403', async function () {
