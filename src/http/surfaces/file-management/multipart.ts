@@ -1,6 +1,4 @@
 import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { MultipartParser } from 'formidable';
 import { GlintError } from '../../../domain/errors';
 
 /**
@@ -19,15 +17,14 @@ export interface StreamedForm {
   close(): void;
 }
 
+/** Bytes of the file part buffered ahead of its reader: a few socket reads, so the parser rarely waits for a drain. */
+const FILE_BUFFER_BYTES = 1024 * 1024;
 /** Largest text field accepted; EdgeGallery's fields are ids and short names. */
 const MAX_FIELD_BYTES = 64 * 1024;
+/** Largest block of part headers. */
+const MAX_HEADER_BYTES = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
-interface PartEvent {
-  name: 'partBegin' | 'headerField' | 'headerValue' | 'headerEnd' | 'headersEnd' | 'partData' | 'partEnd' | 'end';
-  buffer?: Buffer;
-  start?: number;
-  end?: number;
-}
 
 /** The multipart boundary of a Content-Type, or null when it is not multipart/form-data. */
 export function multipartBoundary(contentType: string): string | null {
@@ -39,11 +36,11 @@ export function multipartBoundary(contentType: string): string | null {
 /**
  * Starts reading `body` and resolves once the file part's headers are in (or the body ended
  * without one). A body that is not well-formed multipart before the file counts as "no file";
- * after it, the file stream fails.
+ * after it, the file stream fails. Part data is found with Buffer.indexOf (native search), so the
+ * bytes of a big file are not walked one by one in JavaScript.
  */
 export function readStreamedForm(body: Readable, boundary: string, fileField: string): Promise<StreamedForm> {
-  const parser = new MultipartParser();
-  parser.initWithBoundary(boundary);
+  const delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
   const fields = new Map<string, string>();
   let closed = false;
   let file: { fileName: string; stream: PassThrough } | null = null;
@@ -56,77 +53,127 @@ export function readStreamedForm(body: Readable, boundary: string, fileField: st
     close() {
       closed = true;
       file?.stream.destroy();
-      parser.destroy();
+      body.destroy();
     },
   });
 
-  const parsing = pipeline(body, parser);
-  // `complete` is assigned before any event is handled: the loop awaits the parser first
+  // `complete` is assigned before any part is handled: the loop awaits the body first
   const run = async (): Promise<ReadonlyMap<string, string>> => {
-    let headerField = '';
-    let headerValue = '';
-    let disposition = '';
+    let state = 'preamble' as 'preamble' | 'delimited' | 'headers' | 'data' | 'done';
+    // read through a function: the parts loop changes `state` where the compiler's narrowing cannot see it
+    const scanning = () => state === 'data' || state === 'preamble';
     let current: 'file' | 'field' | 'skip' = 'skip';
     let fieldName = '';
     let fieldBytes: Buffer[] = [];
     let fieldSize = 0;
-    for await (const event of parser as AsyncIterable<PartEvent>) {
-      const { name, buffer, start = 0, end = 0 } = event;
-      switch (name) {
-        case 'partBegin':
-          headerField = headerValue = disposition = '';
-          break;
-        case 'headerField':
-          headerField += buffer ? buffer.toString('utf8', start, end) : '';
-          break;
-        case 'headerValue':
-          headerValue += buffer ? buffer.toString('utf8', start, end) : '';
-          break;
-        case 'headerEnd':
-          if (headerField.trim().toLowerCase() === 'content-disposition') disposition = headerValue;
-          headerField = headerValue = '';
-          break;
-        case 'headersEnd': {
-          const partName = dispositionParameter(disposition, 'name');
-          const fileName = dispositionFileName(disposition);
-          if (partName === fileField && fileName && file === null) {
-            current = 'file';
-            file = { fileName, stream: new PassThrough() };
-            announce(form(complete));
-          } else if (partName !== null && fileName === null) {
-            current = 'field';
-            fieldName = partName;
-            fieldBytes = [];
-            fieldSize = 0;
-          } else {
-            current = 'skip';
+    // the first delimiter has no CRLF before it: start as if one had come
+    let pending: Buffer = Buffer.from('\r\n');
+
+    const beginPart = (headers: string) => {
+      let disposition = '';
+      for (const line of headers.split('\r\n')) {
+        const colon = line.indexOf(':');
+        if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === 'content-disposition') disposition = line.slice(colon + 1);
+      }
+      const partName = dispositionParameter(disposition, 'name');
+      const fileName = dispositionFileName(disposition);
+      if (partName === fileField && fileName && file === null) {
+        current = 'file';
+        file = { fileName, stream: new PassThrough({ highWaterMark: FILE_BUFFER_BYTES }) };
+        announce(form(complete));
+      } else if (partName !== null && fileName === null) {
+        current = 'field';
+        fieldName = partName;
+        fieldBytes = [];
+        fieldSize = 0;
+      } else {
+        current = 'skip';
+      }
+    };
+    const partData = async (data: Buffer) => {
+      if (data.length === 0) return;
+      if (current === 'file' && file) {
+        if (!file.stream.destroyed && !file.stream.write(data)) await drained(file.stream);
+        if (closed || file.stream.destroyed) throw new Error('the file part is no longer read');
+      } else if (current === 'field') {
+        fieldSize += data.length;
+        if (fieldSize > MAX_FIELD_BYTES) throw new GlintError('BAD_REQUEST', `form field ${fieldName} is larger than ${MAX_FIELD_BYTES} bytes`);
+        fieldBytes.push(Buffer.from(data));
+      }
+    };
+    const endPart = () => {
+      if (current === 'file' && file) file.stream.end();
+      else if (current === 'field' && !fields.has(fieldName)) fields.set(fieldName, Buffer.concat(fieldBytes).toString('utf8'));
+      current = 'skip';
+    };
+
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      let buffer = chunk;
+      if (pending.length > 0 && scanning()) {
+        // only a delimiter starting in the held-back bytes needs them joined to the chunk; the
+        // common case passes them on and searches the chunk as it is (no copy of the chunk)
+        const seam = Buffer.concat([pending, chunk.subarray(0, delimiter.length - 1)]).indexOf(delimiter);
+        const tooShortToTell = chunk.length < delimiter.length - 1;
+        if (tooShortToTell || (seam >= 0 && seam < pending.length)) buffer = Buffer.concat([pending, chunk]);
+        else if ((state as string) === 'data') await partData(pending);
+      } else if (pending.length > 0) {
+        buffer = Buffer.concat([pending, chunk]);
+      }
+      pending = EMPTY;
+      for (;;) {
+        if (state === 'done') break;
+        if (state === 'preamble' || state === 'data') {
+          const at = buffer.indexOf(delimiter);
+          if (at < 0) {
+            // keep what could be the start of a delimiter cut by the chunk's end
+            const keep = Math.min(buffer.length, delimiter.length - 1);
+            if (state === 'data') await partData(buffer.subarray(0, buffer.length - keep));
+            pending = buffer.subarray(buffer.length - keep);
+            break;
           }
-          break;
+          if (state === 'data') {
+            await partData(buffer.subarray(0, at));
+            endPart();
+          }
+          buffer = buffer.subarray(at + delimiter.length);
+          state = 'delimited';
         }
-        case 'partData':
-          if (!buffer || end <= start) break;
-          if (current === 'file' && file) {
-            // the parser's lookbehind buffer is reused by its next write: copy what comes from it
-            const reused = buffer === (parser as unknown as { lookbehind?: Buffer }).lookbehind;
-            const chunk = reused ? Buffer.from(buffer.subarray(start, end)) : buffer.subarray(start, end);
-            if (!file.stream.destroyed && !file.stream.write(chunk)) await drained(file.stream);
-            if (closed || file.stream.destroyed) throw new Error('the file part is no longer read');
-          } else if (current === 'field') {
-            fieldSize += end - start;
-            if (fieldSize > MAX_FIELD_BYTES) throw new GlintError('BAD_REQUEST', `form field ${fieldName} is larger than ${MAX_FIELD_BYTES} bytes`);
-            fieldBytes.push(Buffer.from(buffer.subarray(start, end)));
+        if (state === 'delimited') {
+          if (buffer.length < 2) {
+            pending = buffer;
+            break;
           }
-          break;
-        case 'partEnd':
-          if (current === 'file' && file) file.stream.end();
-          else if (current === 'field' && !fields.has(fieldName)) fields.set(fieldName, Buffer.concat(fieldBytes).toString('utf8'));
-          current = 'skip';
-          break;
-        case 'end':
-          break;
+          if (buffer[0] === 0x2d && buffer[1] === 0x2d) {
+            state = 'done';
+            break;
+          }
+          // transport padding may follow the delimiter before its CRLF
+          const lineEnd = buffer.indexOf('\r\n');
+          if (lineEnd < 0) {
+            if (buffer.length > MAX_HEADER_BYTES) throw malformed();
+            pending = buffer;
+            break;
+          }
+          if (buffer.subarray(0, lineEnd).toString('latin1').trim() !== '') throw malformed();
+          buffer = buffer.subarray(lineEnd + 2);
+          state = 'headers';
+        }
+        if (state === 'headers') {
+          const end = buffer.indexOf('\r\n\r\n');
+          // a part without headers starts with the blank line itself
+          const headersEnd = buffer.subarray(0, 2).toString('latin1') === '\r\n' ? 0 : end;
+          if (headersEnd < 0) {
+            if (buffer.length > MAX_HEADER_BYTES) throw malformed();
+            pending = buffer;
+            break;
+          }
+          beginPart(headersEnd === 0 ? '' : buffer.toString('utf8', 0, headersEnd));
+          buffer = buffer.subarray(headersEnd === 0 ? 2 : headersEnd + 4);
+          state = 'data';
+        }
       }
     }
-    await parsing;
+    if (state !== 'done') throw malformed();
     return new Map(fields);
   };
   const complete = run();
@@ -140,8 +187,11 @@ export function readStreamedForm(body: Readable, boundary: string, fileField: st
   );
   // whoever reads `complete` sees the failure; nobody reading it is no unhandled rejection
   complete.catch(() => undefined);
-  parsing.catch(() => undefined);
   return announced;
+}
+
+function malformed(): GlintError {
+  return new GlintError('BAD_REQUEST', 'malformed multipart/form-data body');
 }
 
 function drained(stream: PassThrough): Promise<void> {
