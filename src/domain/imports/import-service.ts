@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ImportConfig } from '../../config/types';
 import type { StoreRegistry } from '../../stores/registry';
 import { hasAdminRole, type RequestContext } from '../context';
@@ -77,7 +78,7 @@ export class ImportService {
    * Checks, in Glance's order: the method is enabled; all_stores_must_succeed=false needs
    * multi-store; the image is visible (404), in a status the method accepts (409) and the caller
    * may import into it (403); no other import holds it (409); the target stores (400/409); the
-   * web-download URI (400). Then queues an `api_image_import` task and locks the image for it.
+   * web-download URI (400). Then locks the image for a new `api_image_import` task and queues it.
    */
   async startImport(ctx: RequestContext, imageId: string, request: StartImport): Promise<void> {
     const { stores } = this.deps;
@@ -106,23 +107,21 @@ export class ImportService {
       roles: [...ctx.roles],
     };
     if (uri) input.uri = uri;
-    const task = await this.deps.jobs.enqueue({
-      type: IMPORT_TASK,
-      owner: ctx.projectId,
-      imageId: image.id,
-      requestId: ctx.requestId,
-      userId: ctx.userId,
-      input,
-    });
+    // Lock first, as Glance does: a node may claim the task the moment it is queued, and the job
+    // fails a task the image is not locked for.
+    const taskId = randomUUID();
     const locked = await this.deps.catalog.images.update(
       image.id,
-      { setProperties: { os_glance_import_task: task.id, os_glance_importing_to_stores: targets.join(','), os_glance_failed_import: '' } },
+      { setProperties: { os_glance_import_task: taskId, os_glance_importing_to_stores: targets.join(','), os_glance_failed_import: '' } },
       { revision: image.revision },
     );
-    if (!locked) {
-      // A node that claimed the task already fails it itself: the image is not locked for it.
-      await this.deps.jobs.cancel(task.id, 'Image changed while the import was being started.');
-      fail('IMPORT_LOCKED', 'Image was changed while the import was being started; try again.');
+    if (!locked) fail('IMPORT_LOCKED', 'Image was changed while the import was being started; try again.');
+    try {
+      await this.deps.jobs.enqueue({ id: taskId, type: IMPORT_TASK, owner: ctx.projectId, imageId: image.id, requestId: ctx.requestId, userId: ctx.userId, input });
+    } catch (err) {
+      const unlock = { removeProperties: ['os_glance_import_task'], setProperties: { os_glance_importing_to_stores: '' } };
+      await this.deps.catalog.images.update(image.id, unlock, { revision: locked.revision }).catch(() => null);
+      throw err;
     }
   }
 
