@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/logger';
 import type { StoreRegistry } from '../../stores/registry';
 import type { RequestContext } from '../context';
@@ -50,7 +51,7 @@ export class LocationService {
    * `POST /v2/images/{id}/locations`, in Glance's order of checks: the image is visible (404) and
    * queued (409); the caller has the service role (403); the validation data is well formed (400);
    * the URL names an object of a configured store (400; Glance finds this only in its task); no
-   * other import holds the image (409). Then queues a `location_import` job locked on the image;
+   * other import holds the image (409). Then locks the image for a `location_import` job and queues it;
    * the job adds the location, hashes the data as configured and activates the image.
    */
   async addLocation(ctx: RequestContext, imageId: string, url: string, validationData: ValidationData): Promise<void> {
@@ -62,18 +63,24 @@ export class LocationService {
     await this.deps.imports.assertNotLocked(image);
 
     const input: LocationImportInput = { image_id: image.id, loc_url: url, validation_data: validationData };
-    const task = await this.deps.jobs.enqueue({
-      type: LOCATION_IMPORT_TASK,
-      owner: image.owner,
-      imageId: image.id,
-      requestId: ctx.requestId,
-      userId: ctx.userId,
-      input: { ...input },
-    });
-    const locked = await this.deps.catalog.images.update(image.id, { setProperties: { os_glance_import_task: task.id } }, { status: 'queued', revision: image.revision });
-    if (!locked) {
-      await this.deps.jobs.cancel(task.id, 'Image changed while the location was being added.');
-      fail('IMPORT_LOCKED', `New operation on image '${image.id}' is not permitted as prior operation is still in progress`);
+    // Lock first, as Glance does: a node may claim the task the moment it is queued, and the job
+    // fails a task the image is not locked for.
+    const taskId = randomUUID();
+    const locked = await this.deps.catalog.images.update(image.id, { setProperties: { os_glance_import_task: taskId } }, { status: 'queued', revision: image.revision });
+    if (!locked) fail('IMPORT_LOCKED', `New operation on image '${image.id}' is not permitted as prior operation is still in progress`);
+    try {
+      await this.deps.jobs.enqueue({
+        id: taskId,
+        type: LOCATION_IMPORT_TASK,
+        owner: image.owner,
+        imageId: image.id,
+        requestId: ctx.requestId,
+        userId: ctx.userId,
+        input: { ...input },
+      });
+    } catch (err) {
+      await this.deps.catalog.images.update(image.id, { removeProperties: ['os_glance_import_task'] }, { revision: locked.revision }).catch(() => null);
+      throw err;
     }
   }
 
