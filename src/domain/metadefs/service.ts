@@ -58,12 +58,12 @@ export class MetadefService {
   }
 
   /**
-   * Refuses `action` unless allowed: 403, or, as in Glance, 404 when the caller may not even see the
-   * namespace concerned (get_metadef_namespace refused too).
+   * Refuses `action` unless allowed: 403, or, as Glance's MetadefAPIPolicy does, 404 when the caller
+   * may not even get the namespace concerned (or, with none, a namespace of its own project).
    */
   private check(ctx: RequestContext, action: MetadefAction, namespace: MetadefNamespace | null): void {
     if (this.allowed(ctx, action, namespace)) return;
-    if (namespace && (action === 'get_metadef_namespace' || !this.allowed(ctx, 'get_metadef_namespace', namespace))) {
+    if (action === 'get_metadef_namespace' || !this.allowed(ctx, 'get_metadef_namespace', namespace)) {
       fail('METADEF_NOT_FOUND', 'The resource could not be found.');
     }
     refuse(action);
