@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { contextFromIdentity, type RequestContext, unauthenticatedContext } from '../../src/domain/context';
+import { loadConfig } from '../../src/config/load';
 import type { Image } from '../../src/domain/image';
 import { GLANCE_RULE_NAMES, GLANCE_RULES, imageTarget, PolicyEnforcer, PolicyError, readPolicyFile } from '../../src/domain/policy';
 
@@ -138,6 +139,17 @@ describe("policy enforcer (Glance's rules)", function () {
       });
       assert.deepEqual(readPolicyFile(file('empty.yaml', '# nothing\n')), {});
       assert.equal(readPolicyFile(path.join(dir, 'missing.yaml')), null);
+    });
+
+    it('[oslo_policy]: Glance defaults (both true, policy.yaml), policy_file relative to the config file, environment overrides', function () {
+      const quiet = { warn: () => {}, env: {} };
+      assert.deepEqual({ ...loadConfig({ ...quiet, baseDir: dir }).policy }, { enforceNewDefaults: true, enforceScope: true, policyFile: path.join(dir, 'policy.yaml') });
+      const conf = file('glint.conf', '[oslo_policy]\npolicy_file = rules/p.json\nenforce_scope = false\n');
+      const loaded = loadConfig({ ...quiet, file: conf, baseDir: tmpdir() }).policy;
+      assert.equal(loaded.policyFile, path.join(dir, 'rules', 'p.json'), "the config file's folder, not the working directory");
+      assert.equal(loaded.enforceScope, false);
+      assert.equal(loadConfig({ warn: () => {}, file: conf, env: { GLINT_OSLO_POLICY_ENFORCE_NEW_DEFAULTS: 'false' } }).policy.enforceNewDefaults, false);
+      assert.equal(loadConfig({ warn: () => {}, file: file('empty.conf', '[oslo_policy]\npolicy_file =\n'), env: {} }).policy.policyFile, null);
     });
 
     it('refuses a file that is not a mapping of rule strings', function () {
