@@ -38,7 +38,7 @@ describe('Glance v2: secure RBAC defaults (trusted-auth)', function () {
       ['POST members', () => app.http.post(`/v2/images/${id}/members`).set(headers).send({ member: 'projC' })],
     ] as const;
 
-  it('a project reader lists, shows and downloads its project images', async function () {
+  it("a project reader lists and shows its project images; downloading needs member (Glance's download_image)", async function () {
     const image = await activeImage(app, data, {}, MEMBER);
     const id = image.id as string;
     const list = await app.http.get('/v2/images').set(READER);
@@ -46,7 +46,7 @@ describe('Glance v2: secure RBAC defaults (trusted-auth)', function () {
     assert.ok((list.body.images as Array<{ id: string }>).some((i) => i.id === id));
     assert.equal((await getImage(app, id, READER)).id, id);
     const file = await download(app, id, READER);
-    assert.equal(file.status, 403, 'download_image needs the member role');
+    assert.equal(file.status, 403, 'download_image is role:member in Glance, not reader');
     assert.equal((await download(app, id, MEMBER)).status, 200);
   });
 
