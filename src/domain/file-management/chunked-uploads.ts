@@ -116,7 +116,7 @@ export class ChunkedUploadService {
     const objects = await this.deps.uploads.remove(upload.id, { status: 'receiving' });
     if (objects === null) {
       // another cancel or the sweep removed it first (fine), or a merge owns it
-      if ((await this.deps.uploads.find(name))?.status === 'merging') this.failBusy(identifier);
+      if ((await this.deps.uploads.find(name))?.status === 'merging') this.failBusy(identifier, 'and can no longer be cancelled');
       return;
     }
     await this.deleteObjects(objects);
@@ -133,7 +133,7 @@ export class ChunkedUploadService {
     const now = new Date();
     const claimed = await this.deps.uploads.claimMerge(name, this.expiryFrom(now), now);
     if (!claimed) {
-      if ((await this.deps.uploads.find(name))?.status === 'merging') this.failBusy(request.identifier);
+      if ((await this.deps.uploads.find(name))?.status === 'merging') this.failBusy(request.identifier, 'by another request');
       fail('CHUNKED_UPLOAD_NOT_FOUND', `No chunks are staged for upload ${request.identifier}.`);
     }
     const { upload, chunks } = claimed;
@@ -227,8 +227,8 @@ export class ChunkedUploadService {
     return { surface: EDGEGALLERY_UPLOADS, clientKey: identifier };
   }
 
-  private failBusy(identifier: string): never {
-    fail('CHUNKED_UPLOAD_BUSY', `Upload ${identifier} is being merged; its chunks can change again once the merge has ended.`);
+  private failBusy(identifier: string, why: string): never {
+    fail('CHUNKED_UPLOAD_BUSY', `Upload ${identifier} is being merged ${why}.`);
   }
 
   private expiryFrom(now: Date): Date {
