@@ -250,7 +250,6 @@ function claimAge(claim: string): number {
 function limitSize(source: Readable): Readable {
   let seen = 0;
   const limiter = new Transform({
-    highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       seen += chunk.length;
       if (seen > MAX_FILE_BYTES) callback(new GlintError('FILE_TOO_LARGE', 'File size is larger than max size'));

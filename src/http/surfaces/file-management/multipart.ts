@@ -17,8 +17,6 @@ export interface StreamedForm {
   close(): void;
 }
 
-/** Bytes of the file part buffered ahead of its reader: a few socket reads, so the parser rarely waits for a drain. */
-const FILE_BUFFER_BYTES = 1024 * 1024;
 /** Largest text field accepted; EdgeGallery's fields are ids and short names. */
 const MAX_FIELD_BYTES = 64 * 1024;
 /** Largest block of part headers. */
@@ -79,7 +77,7 @@ export function readStreamedForm(body: Readable, boundary: string, fileField: st
       const fileName = dispositionFileName(disposition);
       if (partName === fileField && fileName && file === null) {
         current = 'file';
-        file = { fileName, stream: new PassThrough({ highWaterMark: FILE_BUFFER_BYTES }) };
+        file = { fileName, stream: new PassThrough() };
         announce(form(complete));
       } else if (partName !== null && fileName === null) {
         current = 'field';
@@ -125,8 +123,8 @@ export function readStreamedForm(body: Readable, boundary: string, fileField: st
         if (state === 'preamble' || state === 'data') {
           const at = buffer.indexOf(delimiter);
           if (at < 0) {
-            // keep what could be the start of a delimiter cut by the chunk's end
-            const keep = Math.min(buffer.length, delimiter.length - 1);
+            // keep what could be the start of a delimiter cut by the chunk's end (usually nothing)
+            const keep = delimiterPrefixAtEnd(buffer, delimiter);
             if (state === 'data') await partData(buffer.subarray(0, buffer.length - keep));
             pending = buffer.subarray(buffer.length - keep);
             break;
@@ -188,6 +186,14 @@ export function readStreamedForm(body: Readable, boundary: string, fileField: st
   // whoever reads `complete` sees the failure; nobody reading it is no unhandled rejection
   complete.catch(() => undefined);
   return announced;
+}
+
+/** Length of the longest end of `buffer` that is a start of `delimiter` (it begins with CR). */
+function delimiterPrefixAtEnd(buffer: Buffer, delimiter: Buffer): number {
+  for (let at = buffer.indexOf(0x0d, Math.max(0, buffer.length - delimiter.length + 1)); at >= 0; at = buffer.indexOf(0x0d, at + 1)) {
+    if (buffer.subarray(at).equals(delimiter.subarray(0, buffer.length - at))) return buffer.length - at;
+  }
+  return 0;
 }
 
 function malformed(): GlintError {
