@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import { KnexCatalog } from './catalog/knex-catalog';
+import { KnexFileRecordRepository } from './catalog/knex-file-management';
+import { guardUnreachable } from './catalog/unreachable';
 import type { Catalog } from './domain/repositories';
 import type { GlintConfig } from './config/types';
 import { AlgorithmService } from './domain/algorithms/algorithm-service';
 import { diskFormatPolicy } from './domain/disk-formats';
+import { ChunkedUploadService } from './domain/file-management/chunked-uploads';
+import { priorityTarget } from './domain/file-management/rules';
+import { FileManagementService } from './domain/file-management/service';
 import { ImageDataService } from './domain/image-data';
 import { ImageService } from './domain/image-service';
 import { ImportJob } from './domain/imports/import-job';
@@ -28,6 +33,8 @@ import { KeystoneAuthenticator } from './http/keystone';
 import { loadApiSpecs } from './http/api-specs';
 import { createHttpApp, listRoutes } from './http/server';
 import { createAlgoPlatformSurface } from './http/surfaces/algoplatform';
+import { createFileManagementSurface } from './http/surfaces/file-management';
+import { chunkRoutes } from './http/surfaces/file-management/chunk-routes';
 import { createGlanceSurface } from './http/surfaces/glance-v2';
 import { createImageOpsSurface } from './http/surfaces/imageops';
 import { createLogger, createPino, type Logger } from './lib/logger';
@@ -108,7 +115,22 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
       timeoutMs: imageOpsConfig.jobTimeoutMs,
     }),
   );
-  const imageOps = new ImageOpsService({ catalog, images, jobs, files: imageFiles, logger, minFreeSpacePercent: imageOpsConfig.minFreeSpacePercent, resultTtlMs });
+  // EdgeGallery file records: namespaced attributes of Glance images (imageops resolves their save names)
+  const fileRecords = guardUnreachable(new KnexFileRecordRepository(catalog.knex));
+  const fileNameOf = async (imageId: string) => (await fileRecords.get(imageId))?.fileName ?? null;
+  const imageOps = new ImageOpsService({ catalog, images, jobs, files: imageFiles, logger, minFreeSpacePercent: imageOpsConfig.minFreeSpacePercent, resultTtlMs, fileNameOf });
+  const files = new FileManagementService({
+    images,
+    data,
+    ingest,
+    records: fileRecords,
+    stores,
+    imageOps,
+    config: config.edgeGallery,
+    diskFormats: diskFormatPolicy(config.images),
+    acceptedDiskFormats: config.images.diskFormats,
+    logger,
+  });
   const imports = new ImportService({ catalog, stores, imports: config.imports, images, jobs });
   const locations = new LocationService({
     catalog,
@@ -148,7 +170,18 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
   const algoPlatform = createAlgoPlatformSurface(algorithms, config, authenticator);
   // Glance claims every path: it stays last
   const imageOpsSurface = createImageOpsSurface(imageOps, config, authenticator);
-  const surfaces = [algoPlatform, imageOpsSurface, glance];
+  // chunks staged as objects in the default store, recorded in the catalog: any node takes any chunk or merge
+  const chunkedUploads = new ChunkedUploadService({
+    uploads: catalog.chunkedUploads,
+    stores,
+    ingest,
+    files,
+    logger,
+    expiryMs: config.edgeGallery.chunkUploadExpiryMs,
+    acceptsPriority: (priority) => acceptsPriority(() => priorityTarget(priority, config.edgeGallery.priorityStores, stores)),
+  });
+  const fileManagement = createFileManagementSurface(files, config, authenticator, [chunkRoutes(chunkedUploads)]);
+  const surfaces = [algoPlatform, imageOpsSurface, fileManagement, glance];
   const specs = loadApiSpecs();
   if (specs.size === 0) logger.warn('no OpenAPI documents found; GET /api-spec/ serves none');
   const koa = createHttpApp({
@@ -169,6 +202,8 @@ export async function buildApp(config: GlintConfig, options: BuildOptions = {}):
     logger,
     intervalMs: config.recovery.reconcileIntervalMs,
     orphanGraceMs: config.recovery.orphanGraceMs,
+    // abandoned chunked uploads: conditional deletes, safe on every node at once
+    expirySweeps: [{ name: 'chunked uploads', sweep: (now) => chunkedUploads.sweepExpired(now) }],
   });
   if (options.startWorkers !== false) {
     jobs.start();
@@ -208,6 +243,16 @@ function judgedByPolicy(authenticator: Authenticator, policy: PolicyEnforcer): A
     wwwAuthenticate: authenticator.wwwAuthenticate,
     authenticate: async (ctx, requestId) => policy.judge(await authenticator.authenticate(ctx, requestId)),
   };
+}
+
+/** Whether `resolve` (a priority's store) succeeds; a refused priority is false. */
+function acceptsPriority(resolve: () => unknown): boolean {
+  try {
+    resolve();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The ingest pipeline, counting the writes streaming into a store (uploads, stages, imports). */
