@@ -1,6 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestKeystone } from './keystone';
 
@@ -12,7 +11,7 @@ import type { TestKeystone } from './keystone';
  * test class (member, or admin for the admin classes) and deletes them afterwards.
  */
 
-export const TEMPEST = '/usr/bin/tempest';
+const TEMPEST = '/usr/bin/tempest';
 const STESTR = '/usr/bin/stestr';
 const SUBUNIT2CSV = '/usr/bin/subunit2csv';
 
@@ -168,8 +167,4 @@ function shell(command: string, cwd: string): Promise<string> {
       else resolve(stdout);
     });
   });
-}
-
-export async function writeTempestConf(ks: TestKeystone, file: string, options: TempestConfOptions): Promise<void> {
-  await writeFile(file, tempestConf(ks, options));
 }
