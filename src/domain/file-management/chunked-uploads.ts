@@ -22,6 +22,11 @@ const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 const PART_NAME = /^([1-9][0-9]{0,5})\.part$/;
 /** Expired uploads removed per sweep; more wait for the next. */
 const SWEEP_BATCH = 100;
+/**
+ * Bytes a merge reads ahead of the write: the store's reads (one driver chunk each) overlap the
+ * hashing and writing instead of waiting for them.
+ */
+const MERGE_READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** Chunk objects deleted at once after a merge, cancel or expiry. */
 const DELETE_CONCURRENCY = 8;
 
@@ -281,8 +286,9 @@ function firstMissingPart(chunks: readonly UploadChunk[]): number | null {
 
 /**
  * The chunk objects one after another as one stream, opening the next while the current one is
- * read (a round trip saved per chunk on S3). A chunk whose object is gone or changed size fails
- * the stream. Destroying the stream releases whatever is open.
+ * read (a round trip saved per chunk on S3) and reading up to MERGE_READ_AHEAD_BYTES ahead of the
+ * consumer. A chunk whose object is gone or changed size fails the stream. Destroying the stream
+ * releases whatever is open.
  */
 export function concatenateChunks(store: BlobStore, chunks: readonly UploadChunk[]): Readable {
   const open = (chunk: UploadChunk): Promise<BlobReadResult> => {
@@ -311,5 +317,5 @@ export function concatenateChunks(store: BlobStore, chunks: readonly UploadChunk
       void next?.then((read) => read.body.destroy(), () => undefined);
     }
   }
-  return Readable.from(parts(), { objectMode: false });
+  return Readable.from(parts(), { objectMode: false, highWaterMark: MERGE_READ_AHEAD_BYTES });
 }
