@@ -1,4 +1,3 @@
-import type { SortDirection } from '../repositories';
 import type {
   MetadefNamespace,
   MetadefObject,
@@ -14,7 +13,11 @@ import type {
   ResourceTypeAssociation,
 } from './model';
 
+/** Same values as the image list's sort direction; declared here so this file does not import repositories.ts, which imports it. */
+type SortDirection = 'asc' | 'desc';
+
 /** Which namespaces a caller may see: every one, or the public ones and those `owner` owns. */
+
 export type NamespaceScope = { kind: 'everything' } | { kind: 'owner'; owner: string | null };
 
 export type NamespaceSortKey = 'namespace' | 'created_at' | 'updated_at';
