@@ -17,7 +17,6 @@ import type {
 type SortDirection = 'asc' | 'desc';
 
 /** Which namespaces a caller may see: every one, or the public ones and those `owner` owns. */
-
 export type NamespaceScope = { kind: 'everything' } | { kind: 'owner'; owner: string | null };
 
 export type NamespaceSortKey = 'namespace' | 'created_at' | 'updated_at';
