@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import * as yazl from 'yazl';
+import '../../../lib/native-crc32';
 import type { RequestContext } from '../../../domain/context';
 import { fail } from '../../../domain/errors';
 import type { FileManagementService } from '../../../domain/file-management/service';
