@@ -85,7 +85,7 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
   };
 }
 
-/** Every route of every surface: the Glance router's own table, and the algoPlatform operations when that surface exists. */
+/** Every route of every surface: the Glance router's own table, the algoPlatform operations when that surface exists, the EdgeGallery and imageops routes. */
 function allRoutes(app: TestApp): RouteTemplate[] {
   const router: Router = createV2Router(app.app.services, app.config);
   const routes: RouteTemplate[] = [];
@@ -108,6 +108,13 @@ function allRoutes(app: TestApp): RouteTemplate[] {
     for (const op of mod.createRoutes({ algorithms: null, uploadSizeCap: 0 }).keys()) {
       routes.push({ method: 'POST', path: `${mod.BASE_PATH}/${op}`, body: op === '_upload' ? 'multipart' : 'json' });
     }
+  }
+  // the EdgeGallery and imageops surfaces, from the app's own route table (`{id}` → `:id`)
+  for (const route of app.app.routes) {
+    if (route.surface !== 'file-management' && route.surface !== 'imageops') continue;
+    if (route.method === 'HEAD' || route.method === 'OPTIONS') continue;
+    const body: RouteTemplate['body'] = route.method !== 'POST' ? 'none' : route.surface === 'imageops' ? 'json' : 'multipart';
+    routes.push({ method: route.method, path: route.path.replace(/\{(\w+)\}/g, ':$1'), body });
   }
   return routes;
 }
@@ -236,7 +243,7 @@ function multipartArb(target: FuzzTarget): fc.Arbitrary<{ contentType: string; b
     fc.constantFrom('image_list.json', '', '\u0000', 'a\u0000b', '/etc/passwd', 'C:\\windows\\x', '....//....//x', '%2e%2e%2fx'),
     fc.string({ minLength: 1000, maxLength: 5000 }),
   );
-  const part = fc.tuple(fc.constantFrom('file', 'other', '', 'file"; name="x'), filename, jsonTextArb(), fc.boolean());
+  const part = fc.tuple(fc.constantFrom('file', 'part', 'other', '', 'file"; name="x'), filename, jsonTextArb(), fc.boolean());
   return fc.tuple(fc.array(part, { minLength: 0, maxLength: 3 }), fc.constantFrom('b0undary', '', '----x', 'a'.repeat(80)), fc.boolean()).map(([parts, boundary, closed]) => {
     const chunks = parts.map(([name, file, content, withType]) =>
       `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${file}"\r\n${withType ? 'Content-Type: application/json\r\n' : ''}\r\n${content}\r\n`,
