@@ -384,7 +384,8 @@ export function parseValue(spec: OptionSpec, value: string, origin: string): str
       return n;
     }
     case 'list':
-      return value
+      // oslo.config's ListOpt also takes the bracketed form glance-api.conf samples use: [a, b]
+      return (/^\[.*\]$/s.test(value.trim()) ? value.trim().slice(1, -1) : value)
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s.length > 0);

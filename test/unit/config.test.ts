@@ -82,6 +82,13 @@ describe('configuration (glance-api.conf layout)', () => {
     assert.equal(config.auth.flavor, 'trusted-auth');
   });
 
+  it('reads lists plain or in the bracketed form of glance-api.conf samples', () => {
+    const file = write('[DEFAULT]\nenabled_import_methods = [glance-direct, web-download]\n');
+    assert.deepEqual(loadConfig({ file, env: {}, baseDir: dir }).imports.enabledMethods, ['glance-direct', 'web-download']);
+    const plain = write('[DEFAULT]\nenabled_import_methods = glance-direct,copy-image\n');
+    assert.deepEqual(loadConfig({ file: plain, env: {}, baseDir: dir }).imports.enabledMethods, ['glance-direct', 'copy-image']);
+  });
+
   it('parses user_storage_quota with binary unit suffixes', () => {
     const config = loadConfig({ env: { GLINT_DEFAULT_USER_STORAGE_QUOTA: '5GB' }, baseDir: dir });
     assert.equal(config.limits.userStorageQuota, 5 * 1024 ** 3);
