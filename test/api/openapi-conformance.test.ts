@@ -9,6 +9,7 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import type { Response } from 'supertest';
 import { as, startTestApp, type TestApp } from '../support/app';
 import { assertMatchesSpec, compileAllSchemas, coveredResponses, documentedOperations, uncoveredOperations } from '../support/openapi';
+import { exerciseMetadefs } from '../support/metadefs-scenario';
 import { randomData } from '../support/random-data';
 
 /**
@@ -533,6 +534,10 @@ describe('OpenAPI conformance: every documented operation answers as api-spec/gl
     expectStatus(await call(app, 'delete', `/v2/images/${id}`, { headers: OWNER }), 204);
     expectStatus(await call(app, 'get', `/v2/images/${id}`, { headers: OWNER }), 404);
     expectStatus(await call(app, 'delete', `/v2/images/${id}`, { headers: OWNER }), 404);
+  });
+
+  it('metadefs: every operation of namespaces, objects, properties, tags and resource types', async function () {
+    await exerciseMetadefs((method, url, json) => call(app, method, url, { headers: ADMIN, json }), expectStatus);
   });
 
   it('every documented operation was exercised', function () {
