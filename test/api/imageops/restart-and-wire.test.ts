@@ -91,6 +91,11 @@ describe('imageops: restarts, wire format, recheck (checklist 25–26)', functio
       }
       assert.equal(errors[3].text, 'inputImageName is invalid');
       assert.equal(errors[5].headers.allow, 'GET');
+      // a malformed escape in the requestId names no job: the unknown-id answers, never a 500
+      const malformedCheck = await app.http.get(`${BASE}/check/%zz`);
+      assert.deepEqual([malformedCheck.status, malformedCheck.body], [200, { status: 3, msg: 'Check failed, nonexistent request ID', checkInfo: {} }]);
+      const malformedCompress = await app.http.get(`${BASE}/compress/%ff%fe`);
+      assert.deepEqual([malformedCompress.status, malformedCompress.body], [200, { status: 2, msg: 'Compress Failed, nonexistent request ID', rate: 0 }]);
     } finally {
       await app.close();
     }

@@ -92,7 +92,16 @@ export function createDispatcher(routes: Route[]): (ctx: Context, requestContext
       const allowed = [...new Set(matching.map((candidate) => candidate.method))].join(', ');
       throw new GlintHttpError('METHOD_NOT_ALLOWED', 'The method is not allowed for the requested URL.').withHeaders({ Allow: allowed });
     }
-    const requestId = segments.length === 2 ? decodeURIComponent(segments[1]) : undefined;
+    const requestId = segments.length === 2 ? decodedSegment(segments[1]) : undefined;
     await route.handler(ctx, requestContext, requestId);
   };
+}
+
+/** A path segment percent-decoded; a malformed escape (`%zz`) is kept as sent, as werkzeug does, so it names no job. */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
