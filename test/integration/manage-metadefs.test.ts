@@ -1,11 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { KnexCatalog } from '../../src/catalog/knex-catalog';
 import { parseDatabaseUrl } from '../../src/config/database-url';
-import { REPO_ROOT } from '../support/process';
+import { runManage } from '../support/process';
 
 /**
  * glint-manage db load_metadefs / export_metadefs / unload_metadefs as processes, on the metadef
@@ -14,18 +13,6 @@ import { REPO_ROOT } from '../support/process';
  */
 const GLANCE_METADEFS = '/etc/glance/metadefs';
 
-function manage(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(REPO_ROOT, 'src/manage.ts'), ...args], {
-    cwd,
-    env: { ...process.env, GLINT_CONFIG: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 const results = (stdout: string) => stdout.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as { file: string; namespace: string; result: string; error?: string });
 
@@ -56,14 +43,14 @@ describe('glint-manage db load_metadefs (processes, Glance\'s metadef files)', f
   const namespaces = () => withCatalog((c) => c.metadefs.listNamespaces({ scope: { kind: 'everything' }, sort: { key: 'namespace', dir: 'asc' }, limit: 1000 }));
 
   it('before db sync: exit 2, telling to run it', async function () {
-    const run = await manage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS], dir);
+    const run = await runManage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS], dir);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /run glint-manage db sync first/);
   });
 
   it('loads every file once; loading again (plain or --merge) changes nothing and duplicates nothing', async function () {
-    assert.equal((await manage(['--config-file', conf, 'db', 'sync'], dir)).code, 0);
-    const first = await manage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS], dir);
+    assert.equal((await runManage(['--config-file', conf, 'db', 'sync'], dir)).code, 0);
+    const first = await runManage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS], dir);
     assert.equal(first.code, 0, first.stderr);
     const loaded = results(first.stdout);
     assert.equal(loaded.length, files.length);
@@ -83,9 +70,9 @@ describe('glint-manage db load_metadefs (processes, Glance\'s metadef files)', f
     });
     assert.ok(counts.metadef_properties > 100, JSON.stringify(counts));
 
-    const again = await manage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS], dir);
+    const again = await runManage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS], dir);
     assert.ok(results(again.stdout).every((r) => r.result === 'skipped'));
-    const merged = await manage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS, '--merge'], dir);
+    const merged = await runManage(['--config-file', conf, 'db', 'load_metadefs', GLANCE_METADEFS, '--merge'], dir);
     assert.equal(merged.code, 0);
     assert.ok(results(merged.stdout).every((r) => r.result === 'updated'));
     const recounted = await withCatalog(async (c) =>
@@ -97,7 +84,7 @@ describe('glint-manage db load_metadefs (processes, Glance\'s metadef files)', f
 
   it('export writes files load reads back; --merge --prefer_new takes a changed file; a broken file fails alone (exit 1)', async function () {
     const out = path.join(dir, 'export');
-    const exported = await manage(['--config-file', conf, 'db', 'export_metadefs', out], dir);
+    const exported = await runManage(['--config-file', conf, 'db', 'export_metadefs', out], dir);
     assert.equal(exported.code, 0, exported.stderr);
     assert.equal(readdirSync(out).length, files.length);
     const changedFile = path.join(out, 'OS::Compute::Watchdog.json');
@@ -110,19 +97,19 @@ describe('glint-manage db load_metadefs (processes, Glance\'s metadef files)', f
     writeFileSync(path.join(broken, 'a-broken.json'), '{"namespace": ');
     writeFileSync(path.join(broken, 'b-no-name.json'), '{"display_name": "x"}');
     writeFileSync(path.join(broken, 'c-good.json'), readFileSync(changedFile));
-    const run = await manage(['--config-file', conf, 'db', 'load_metadefs', broken, '--merge', '--prefer_new'], dir);
+    const run = await runManage(['--config-file', conf, 'db', 'load_metadefs', broken, '--merge', '--prefer_new'], dir);
     assert.equal(run.code, 1);
     assert.deepEqual(results(run.stdout).map((r) => r.result), ['failed', 'failed', 'updated']);
     assert.match(String(results(run.stdout)[1].error), /namespace is missing/);
     const watchdog = await withCatalog((c) => c.metadefs.getNamespace('OS::Compute::Watchdog'));
     assert.equal(watchdog?.displayName, 'Watchdog (changed)');
-    const badFlags = await manage(['--config-file', conf, 'db', 'load_metadefs', broken, '--overwrite'], dir);
+    const badFlags = await runManage(['--config-file', conf, 'db', 'load_metadefs', broken, '--overwrite'], dir);
     assert.equal(badFlags.code, 2);
     assert.match(badFlags.stderr, /need --merge/);
   });
 
   it('unload_metadefs empties the metadefs tables', async function () {
-    const run = await manage(['--config-file', conf, 'db', 'unload_metadefs'], dir);
+    const run = await runManage(['--config-file', conf, 'db', 'unload_metadefs'], dir);
     assert.equal(run.code, 0, run.stderr);
     assert.equal((await namespaces()).length, 0);
     assert.deepEqual(await withCatalog((c) => c.metadefs.listResourceTypes()), []);

@@ -1,25 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT } from '../support/process';
+import { runManage } from '../support/process';
 import { randomData } from '../support/random-data';
 
-/** glint-manage as an operator runs it: a process on a config file, stdout and stderr pipes (no TTY). */
-function manage(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(REPO_ROOT, 'src/manage.ts'), ...args], {
-    cwd,
-    env: { ...process.env, GLINT_CONFIG: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
 
 const lines = (text: string) => text.split('\n').filter((line) => line.length > 0);
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
@@ -52,15 +38,15 @@ describe('glint-manage (processes on a config file)', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('--help lists every command; a command explains itself', async () => {
-    const all = await manage(['--help'], dir);
+    const all = await runManage(['--help'], dir);
     assert.equal(all.code, 0);
     for (const name of ['db sync', 'db version', 'db check', 'image import', 'image export', 'store scrub', 'reconcile', 'image-store import']) {
       assert.ok(all.stdout.includes(name), `${name} is listed`);
     }
-    const one = await manage(['image', 'import', '--help'], dir);
+    const one = await runManage(['image', 'import', '--help'], dir);
     assert.equal(one.code, 0);
     assert.match(one.stdout, /--disk-format/);
-    const unknown = await manage(['--config-file', conf, 'db', 'frobnicate'], dir);
+    const unknown = await runManage(['--config-file', conf, 'db', 'frobnicate'], dir);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command: db frobnicate/);
   });
@@ -69,30 +55,30 @@ describe('glint-manage (processes on a config file)', function () {
     const bad = path.join(dir, 'bad.conf');
     writeFileSync(bad, '[DEFAULT]\nbind_port = not-a-port\n');
     for (const command of [['db', 'check'], ['store', 'scrub'], ['image', 'export', 'x', 'y'], ['reconcile']]) {
-      const run = await manage(['--config-file', bad, ...command], dir);
+      const run = await runManage(['--config-file', bad, ...command], dir);
       assert.equal(run.code, 2, `${command.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /configuration error: .*bad\.conf: \[DEFAULT\] bind_port/);
     }
-    const missing = await manage(['--config-file', path.join(dir, 'nope.conf'), 'db', 'version'], dir);
+    const missing = await runManage(['--config-file', path.join(dir, 'nope.conf'), 'db', 'version'], dir);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nope\.conf/);
   });
 
   it('db check before sync: exit 3 naming the pending migrations; db sync; db version; db check 0', async () => {
-    const before = await manage(['--config-file', conf, 'db', 'check'], dir);
+    const before = await runManage(['--config-file', conf, 'db', 'check'], dir);
     assert.equal(before.code, 3, before.stderr);
     assert.match(before.stdout, /migration\(s\) pending: 20261122000000_images/);
-    const sync = await manage(['--config-file', conf, 'db', 'sync'], dir);
+    const sync = await runManage(['--config-file', conf, 'db', 'sync'], dir);
     assert.equal(sync.code, 0, sync.stderr);
     const synced = JSON.parse(sync.stdout) as { applied: string[]; version: string };
     assert.ok(synced.applied.includes('20261122000000_images'));
-    const version = await manage(['--config-file', conf, 'db', 'version'], dir);
+    const version = await runManage(['--config-file', conf, 'db', 'version'], dir);
     assert.equal(version.code, 0);
     assert.deepEqual(JSON.parse(version.stdout), { database: `sqlite:///${path.join(dir, 'glint.db')}`, version: synced.version, applied: synced.applied.length, pending: [] });
-    const check = await manage(['--config-file', conf, 'db', 'check'], dir);
+    const check = await runManage(['--config-file', conf, 'db', 'check'], dir);
     assert.equal(check.code, 0);
     assert.match(check.stdout, /reachable, schema current/);
-    const again = await manage(['--config-file', conf, 'db', 'sync'], dir);
+    const again = await runManage(['--config-file', conf, 'db', 'sync'], dir);
     assert.deepEqual((JSON.parse(again.stdout) as { applied: string[] }).applied, []);
   });
 
@@ -104,7 +90,7 @@ describe('glint-manage (processes on a config file)', function () {
   it('image import off a TTY prints nothing but the final line; the image is active with the right digests, in the store asked for', async () => {
     const file = path.join(dir, 'disk.raw');
     writeFileSync(file, data);
-    const run = await manage(['--config-file', conf, 'image', 'import', file, '--name', 'cli', '--disk-format', 'raw', '--store', 'cold', '--property', 'os_distro=debian'], dir);
+    const run = await runManage(['--config-file', conf, 'image', 'import', file, '--name', 'cli', '--disk-format', 'raw', '--store', 'cold', '--property', 'os_distro=debian'], dir);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '', 'no progress bar and no log lines off a TTY');
     assert.equal(lines(run.stdout).length, 1);
@@ -119,34 +105,34 @@ describe('glint-manage (processes on a config file)', function () {
 
     const small = path.join(dir, 'small.raw');
     writeFileSync(small, other);
-    const run2 = await manage(['--config-file', conf, 'image', 'import', small, '--name', 'small', '--disk-format', 'raw'], dir);
+    const run2 = await runManage(['--config-file', conf, 'image', 'import', small, '--name', 'small', '--disk-format', 'raw'], dir);
     assert.equal(run2.code, 0, run2.stderr);
     second = (JSON.parse(run2.stdout) as { id: string }).id;
   });
 
   it('image import refusals: missing --disk-format is usage (2); an unknown store fails (1) naming it', async () => {
     const file = path.join(dir, 'disk.raw');
-    const usage = await manage(['--config-file', conf, 'image', 'import', file, '--name', 'x'], dir);
+    const usage = await runManage(['--config-file', conf, 'image', 'import', file, '--name', 'x'], dir);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--disk-format is required/);
-    const refused = await manage(['--config-file', conf, 'image', 'import', file, '--name', 'nowhere', '--disk-format', 'raw', '--store', 'nowhere'], dir);
+    const refused = await runManage(['--config-file', conf, 'image', 'import', file, '--name', 'nowhere', '--disk-format', 'raw', '--store', 'nowhere'], dir);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /nowhere/);
   });
 
   it('image export writes the bytes identical to what was imported', async () => {
     const out = path.join(dir, 'exported.raw');
-    const run = await manage(['--config-file', conf, 'image', 'export', first, out], dir);
+    const run = await runManage(['--config-file', conf, 'image', 'export', first, out], dir);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '');
     assert.equal((JSON.parse(run.stdout) as { checksum: string }).checksum, md5(data));
     assert.ok(readFileSync(out).equals(data));
-    const unknown = await manage(['--config-file', conf, 'image', 'export', '00000000-0000-0000-0000-000000000000', out], dir);
+    const unknown = await runManage(['--config-file', conf, 'image', 'export', '00000000-0000-0000-0000-000000000000', out], dir);
     assert.equal(unknown.code, 1);
   });
 
   it('store scrub: clean → 0; one corrupted and one missing object → both reported, exit 3; --store limits it', async () => {
-    const clean = await manage(['--config-file', conf, 'store', 'scrub'], dir);
+    const clean = await runManage(['--config-file', conf, 'store', 'scrub'], dir);
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
     assert.deepEqual(JSON.parse(clean.stdout), { images: 2, copies: 2, bytes: data.length + other.length, missing: 0, corrupt: 0, unreadable: 0, unknown_store: 0 });
 
@@ -155,7 +141,7 @@ describe('glint-manage (processes on a config file)', function () {
     corrupted[1000] ^= 0xff;
     writeFileSync(path.join(dir, 'cold', first), corrupted);
     unlinkSync(path.join(dir, 'fast', second));
-    const dirty = await manage(['--config-file', conf, 'store', 'scrub'], dir);
+    const dirty = await runManage(['--config-file', conf, 'store', 'scrub'], dir);
     assert.equal(dirty.code, 3, dirty.stderr);
     const out = lines(dirty.stdout).map((line) => JSON.parse(line) as Record<string, unknown>);
     const findings = out.slice(0, -1).sort((a, b) => String(a.problem).localeCompare(String(b.problem)));
@@ -169,21 +155,21 @@ describe('glint-manage (processes on a config file)', function () {
     assert.match(String(findings[0].detail), /md5 .* catalog checksum/);
     assert.deepEqual(out.at(-1), { images: 2, copies: 2, bytes: data.length, missing: 1, corrupt: 1, unreadable: 0, unknown_store: 0 });
 
-    const onlyFast = await manage(['--config-file', conf, 'store', 'scrub', '--store', 'fast'], dir);
+    const onlyFast = await runManage(['--config-file', conf, 'store', 'scrub', '--store', 'fast'], dir);
     assert.equal(onlyFast.code, 3);
     assert.equal(lines(onlyFast.stdout).length, 2);
     const appended = path.join(dir, 'cold', first);
     writeFileSync(appended, data);
     appendFileSync(appended, 'x');
-    const longer = await manage(['--config-file', conf, 'store', 'scrub', '--store', 'cold'], dir);
+    const longer = await runManage(['--config-file', conf, 'store', 'scrub', '--store', 'cold'], dir);
     assert.equal(longer.code, 3);
     assert.match(longer.stdout, /size 3145734, catalog 3145733/);
-    const unknown = await manage(['--config-file', conf, 'store', 'scrub', '--store', 'nowhere'], dir);
+    const unknown = await runManage(['--config-file', conf, 'store', 'scrub', '--store', 'nowhere'], dir);
     assert.equal(unknown.code, 2);
   });
 
   it('reconcile: one pass, reported as JSON', async () => {
-    const run = await manage(['--config-file', conf, 'reconcile'], dir);
+    const run = await runManage(['--config-file', conf, 'reconcile'], dir);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(Object.keys(JSON.parse(run.stdout) as object).sort(), ['orphansDeleted', 'recovered', 'temporariesRemoved']);
   });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -7,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { authtokenIni, startKeystone, type TestKeystone } from '../support/keystone';
 import { createTestDatabase, type TestDatabase } from '../support/mysql';
-import { REPO_ROOT, startGlintProcess, type GlintProcess } from '../support/process';
+import { runManage, startGlintProcess, type GlintProcess } from '../support/process';
 import { failureDetail, runTempest, tempestConf, type TempestRun } from '../support/tempest';
 
 /**
@@ -133,13 +132,9 @@ function glintConf(ks: TestKeystone, dir: string, connection: string, webPort: n
 }
 
 /** Runs glint-manage (src/manage.ts) on the config file; rejects with its output unless it exits 0. */
-function glintManage(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(REPO_ROOT, 'src/manage.ts'), ...args], { cwd }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`glint-manage ${args.slice(2).join(' ')}: ${err.message}\n${stdout}\n${stderr}`));
-      else resolve();
-    });
-  });
+async function glintManage(args: string[], cwd: string): Promise<void> {
+  const { code, stdout, stderr } = await runManage(args, cwd, process.env);
+  if (code !== 0) throw new Error(`glint-manage ${args.slice(2).join(' ')}: exit ${String(code)}\n${stdout}\n${stderr}`);
 }
 
 /** A loopback HTTP server answering every GET with `body`: the image Tempest's web-download test imports. */

@@ -17,6 +17,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** glint-manage as an operator runs it: a process (src/manage.ts) with stdout and stderr pipes (no TTY). */
+export function runManage(args: string[], cwd: string, env: NodeJS.ProcessEnv = { ...process.env, GLINT_CONFIG: '' }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...TSX, path.join(REPO_ROOT, 'src/manage.ts'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
 export interface GlintProcess {
   child: ChildProcess;
   url: string;
