@@ -8,7 +8,7 @@ import knex, { type Knex } from 'knex';
 import { useMariaDbAndS3 } from '../support/crash';
 import { freePort, startGlintProcess, type GlintProcess } from '../support/process';
 import { randomData } from '../support/random-data';
-import { s3AdminClient } from '../support/s3';
+import { s3AdminClient, s3StoreIniLines } from '../support/s3';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -53,9 +53,7 @@ describe('EdgeGallery chunked upload across two glint nodes (MariaDB + S3)', fun
     const { server, bucket, database } = shared;
     return (
       `[DEFAULT]\nbind_port = ${port}\nworkers = ${workers}\n\n[database]\nconnection = ${database.config.url}\n\n` +
-      `[glance_store]\ndefault_store = s3\ns3_store_host = ${server.endpoint}\ns3_store_access_key = ${server.accessKey}\n` +
-      `s3_store_secret_key = ${server.secretKey}\ns3_store_bucket = ${bucket}\ns3_store_create_bucket_on_put = true\n` +
-      `s3_store_bucket_url_format = path\ns3_store_checksum_mode = when_required\ns3_store_large_object_chunk_size = 5\n\n` +
+      `[glance_store]\ndefault_store = s3\n${s3StoreIniLines(server, bucket).join('\n')}\ns3_store_large_object_chunk_size = 5\n\n` +
       `[glint]\nshutdown_timeout = 1\n`
     );
   }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { useMariaDbAndS3 } from '../support/crash';
 import { childPids, freePort, type GlintProcess, startGlintProcess } from '../support/process';
+import { s3StoreIniLines } from '../support/s3';
 import { type ImageOpsImages, makeImageOpsImages } from '../api/imageops/support';
 
 const BASE = '/api/v1/vmimage';
@@ -48,12 +49,7 @@ describe('imageops on two glint nodes (MariaDB + S3)', function () {
         `connection = ${database.config.url}`,
         '[glance_store]',
         'default_store = s3',
-        `s3_store_host = ${server.endpoint}`,
-        `s3_store_access_key = ${server.accessKey}`,
-        `s3_store_secret_key = ${server.secretKey}`,
-        `s3_store_bucket = ${bucket}`,
-        's3_store_create_bucket_on_put = true',
-        's3_store_checksum_mode = when_required',
+        ...s3StoreIniLines(server, bucket),
         '[glint]',
         'shutdown_timeout = 1',
         'job_lease_time = 2',

@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import * as path from 'node:path';
 import { childPids, freePort, startGlintProcess, type GlintProcess } from './process';
-import { deleteBucket, s3AdminClient, startS3Server, type S3TestServer } from './s3';
+import { deleteBucket, s3AdminClient, s3StoreIniLines, startS3Server, type S3TestServer } from './s3';
 import { createTestDatabase, type TestDatabase } from './mysql';
 import { randomData } from './random-data';
 
@@ -170,9 +170,7 @@ function configText(scenario: CrashScenario, port: number): string {
   const store =
     scenario.store.type === 'file'
       ? `[glance_store]\ndefault_store = file\nfilesystem_store_datadir = ${path.join(scenario.dir, 'images')}\n`
-      : `[glance_store]\ndefault_store = s3\ns3_store_host = ${scenario.store.server.endpoint}\ns3_store_access_key = ${scenario.store.server.accessKey}\n` +
-        `s3_store_secret_key = ${scenario.store.server.secretKey}\ns3_store_bucket = ${scenario.store.bucket}\ns3_store_create_bucket_on_put = true\n` +
-        `s3_store_bucket_url_format = path\ns3_store_checksum_mode = when_required\ns3_store_large_object_chunk_size = 5\n`;
+      : `[glance_store]\ndefault_store = s3\n${s3StoreIniLines(scenario.store.server, scenario.store.bucket).join('\n')}\ns3_store_large_object_chunk_size = 5\n`;
   return (
     `[DEFAULT]\nbind_port = ${port}\nworkers = 2\n\n[database]\nconnection = ${database}\n\n${store}\n` +
     `[glint]\nshutdown_timeout = 1\nwrite_lease_time = ${scenario.leaseSeconds ?? 1}\nreconcile_interval = 1\norphan_grace_period = 1\n`

@@ -104,6 +104,22 @@ async function emptyBucket(client: S3Client, bucket: string): Promise<void> {
   }
 }
 
+/**
+ * The keys of a glance_store / store section reaching `bucket` on the test server, as INI lines:
+ * created on first write, checksums only when required (s3rver and RGW), path-style addressing.
+ */
+export function s3StoreIniLines(server: S3TestServer, bucket: string): string[] {
+  return [
+    `s3_store_host = ${server.endpoint}`,
+    `s3_store_access_key = ${server.accessKey}`,
+    `s3_store_secret_key = ${server.secretKey}`,
+    `s3_store_bucket = ${bucket}`,
+    's3_store_create_bucket_on_put = true',
+    's3_store_bucket_url_format = path',
+    's3_store_checksum_mode = when_required',
+  ];
+}
+
 /** Store configuration for `bucket` on the test server. */
 export function s3StoreConfig(server: S3TestServer, bucket: string, overrides: Partial<S3StoreConfig> = {}): S3StoreConfig {
   return {

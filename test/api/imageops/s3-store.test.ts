@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startTestApp, type TestApp } from '../../support/app';
-import { s3AdminClient, deleteBucket, startS3Server, type S3TestServer } from '../../support/s3';
+import { s3AdminClient, deleteBucket, s3StoreIniLines, startS3Server, type S3TestServer } from '../../support/s3';
 import { fakeQemuImg, finishedCheck, finishedCompress, imageOpsIni, type ImageOpsImages, makeImageOpsImages, pollUntil, post, uploadImage } from './support';
 
 /**
@@ -33,16 +33,7 @@ describe('imageops on an S3 store', function () {
   });
 
   function s3App(extra: string[] = []): Promise<TestApp> {
-    const store = [
-      '[glance_store]',
-      'default_store = s3',
-      `s3_store_host = ${server.endpoint}`,
-      `s3_store_access_key = ${server.accessKey}`,
-      `s3_store_secret_key = ${server.secretKey}`,
-      `s3_store_bucket = ${bucket}`,
-      's3_store_create_bucket_on_put = true',
-      's3_store_checksum_mode = when_required',
-    ];
+    const store = ['[glance_store]', 'default_store = s3', ...s3StoreIniLines(server, bucket)];
     return startTestApp(imageOpsIni(extra, store));
   }
 

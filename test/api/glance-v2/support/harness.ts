@@ -10,7 +10,7 @@ import type { GlintApp } from '../../../../src/app';
 import type { GlintConfig } from '../../../../src/config/types';
 import { startTestApp, type TestApp } from '../../../support/app';
 import { RGW_START_TIMEOUT_MS, sharedRgw } from '../../../support/rgw';
-import { s3AdminClient, startS3Server, type S3TestServer } from '../../../support/s3';
+import { s3AdminClient, s3StoreIniLines, startS3Server, type S3TestServer } from '../../../support/s3';
 import { randomData } from '../../../support/random-data';
 
 /**
@@ -282,8 +282,7 @@ function freshBucket(): string {
 
 function s3Section(server: S3TestServer, bucket: string): string {
   return (
-    `s3_store_host = ${server.endpoint}\ns3_store_access_key = ${server.accessKey}\ns3_store_secret_key = ${server.secretKey}\n` +
-    `s3_store_bucket = ${bucket}\ns3_store_create_bucket_on_put = true\ns3_store_checksum_mode = when_required\n` +
+    `${s3StoreIniLines(server, bucket).join('\n')}\n` +
     // the S3 minimum, so an 11 MiB upload already takes the multipart path
     's3_store_large_object_chunk_size = 5\n'
   );
