@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { authtokenIni, startKeystone, type TestKeystone } from '../support/keystone';
-import { freePort, startGlintProcess, type GlintProcess } from '../support/process';
+import { clientEnv, freePort, startGlintProcess, type GlintProcess } from '../support/process';
 import { randomData } from '../support/random-data';
 
 /**
@@ -23,15 +23,6 @@ import { randomData } from '../support/random-data';
 const CLIENT_TIMEOUT_MS = 120_000;
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 const sha512 = (data: Buffer) => createHash('sha512').update(data).digest('hex');
-
-function clientEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith('OS_') || /^(https?|all|no)_proxy$/i.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, HOME: home, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', PYTHONWARNINGS: 'ignore' };
-}
 
 /** Runs a client in a fresh HOME (glanceclient caches schemas there); rejects with its output unless it exits 0. */
 function run(dir: string, command: string, args: string[], glint: () => GlintProcess | undefined): Promise<string> {

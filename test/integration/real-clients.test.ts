@@ -5,7 +5,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { freePort, startGlintProcess, type GlintProcess } from '../support/process';
+import { clientEnv, freePort, startGlintProcess, type GlintProcess } from '../support/process';
 import { s3AdminClient, startS3Server, type S3TestServer } from '../support/s3';
 import { randomData } from '../support/random-data';
 
@@ -27,16 +27,6 @@ interface Run {
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 const sha512 = (data: Buffer) => createHash('sha512').update(data).digest('hex');
-
-/** The environment of every client: no OS_* settings or proxies inherited from the caller. */
-function clientEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith('OS_') || /^(https?|all|no)_proxy$/i.test(key)) continue;
-    env[key] = value;
-  }
-  return { ...env, HOME: home, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', PYTHONWARNINGS: 'ignore' };
-}
 
 /** A python3 that can import openstacksdk (the distribution's, not a virtualenv's). */
 function findSdkPython(): string | null {

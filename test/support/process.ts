@@ -17,6 +17,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The environment of an OpenStack client run by a test: none of the caller's OS_* settings or
+ * proxies, its own HOME (glanceclient caches schemas there), loopback never proxied.
+ */
+export function clientEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('OS_') || /^(https?|all|no)_proxy$/i.test(key)) continue;
+    env[key] = value;
+  }
+  return { ...env, HOME: home, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', PYTHONWARNINGS: 'ignore' };
+}
+
 /** glint-manage as an operator runs it: a process (src/manage.ts) with stdout and stderr pipes (no TTY). */
 export function runManage(args: string[], cwd: string, env: NodeJS.ProcessEnv = { ...process.env, GLINT_CONFIG: '' }): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [...TSX, path.join(REPO_ROOT, 'src/manage.ts'), ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
