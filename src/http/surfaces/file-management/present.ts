@@ -1,4 +1,4 @@
-import type { FileDetails, StoredFile } from '../../../domain/file-management/model';
+import type { FileDetails, FileRecord, StoredFile } from '../../../domain/file-management/model';
 
 /** The six imageInfo keys upstream keeps of imageops' report, with their types there. */
 const STRING_INFO_KEYS = ['image-end-offset', 'check-errors', 'format'] as const;
@@ -8,15 +8,21 @@ export function uploadTime(date: Date): string {
   return date.toISOString().slice(0, 19).replace('T', ' ');
 }
 
-/** The upload and merge reply: exactly upstream's eight keys. */
-export function presentStored(stored: StoredFile): Record<string, unknown> {
-  const { record } = stored;
+/** The five keys every answer about one file starts with. */
+function recordFields(record: FileRecord): Record<string, string> {
   return {
     imageId: record.imageId,
     fileName: record.fileName,
     uploadTime: uploadTime(record.uploadTime),
     userId: record.userId,
     storageMedium: record.storageMedium,
+  };
+}
+
+/** The upload and merge reply: exactly upstream's eight keys. */
+export function presentStored(stored: StoredFile): Record<string, unknown> {
+  return {
+    ...recordFields(stored.record),
     slimStatus: 0,
     checkStatus: stored.checkStatus,
     msg: stored.checkMessage,
@@ -37,11 +43,7 @@ export function presentDetails(details: FileDetails, inList = false): Record<str
   imageInfo.virtual_size = typeof info.virtual_size === 'number' ? info.virtual_size : Number(info.virtual_size ?? 0) || 0;
   imageInfo.disk_size = info.disk_size === undefined || info.disk_size === null ? '' : String(info.disk_size);
   return {
-    imageId: record.imageId,
-    fileName: record.fileName,
-    uploadTime: uploadTime(record.uploadTime),
-    userId: record.userId,
-    storageMedium: record.storageMedium,
+    ...recordFields(record),
     slimStatus: details.slimStatus,
     compressInfo: {
       compressStatus: compress?.status ?? 0,
