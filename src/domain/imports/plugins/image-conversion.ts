@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { runTool, type ToolRun } from '../../../lib/run-tool';
 import { GlintError } from '../../errors';
 import { DEFAULT_DISK_FORMAT_POLICY, detectFormat, type DiskFormatPolicy, INSPECTION_HEAD_BYTES, judgeHead } from '../../disk-formats';
 import type { ImportPlugin, ImportPluginContext, ImportPluginResult } from './plugin';
-
-const run = promisify(execFile);
 
 export interface ImageConversionOptions {
   /** `[image_conversion] output_format`. */
@@ -85,16 +82,19 @@ export class ImageConversion implements ImportPlugin {
     }
   }
 
+  /** qemu-img through the runner the imageops jobs use: killed with its process group on abort, and with glint. */
   private async qemuImg(args: string[], signal: AbortSignal): Promise<string> {
+    let run: ToolRun;
     try {
-      const { stdout, stderr } = await run(this.options.qemuImg ?? 'qemu-img', args, { signal, maxBuffer: 4 * 1024 * 1024 });
-      if (stderr.trim()) refuse(stderr.trim());
-      return stdout;
+      run = await runTool(this.options.qemuImg ?? 'qemu-img', args, { signal });
     } catch (err) {
-      if (err instanceof GlintError || signal.aborted) throw err;
-      const stderr = (err as { stderr?: string }).stderr?.trim();
-      refuse(`qemu-img ${args[0]} failed: ${stderr || (err as Error).message}`);
+      if (signal.aborted) throw err;
+      refuse(`qemu-img ${args[0]} failed: ${(err as Error).message}`);
     }
+    const stderr = run.stderr.trim();
+    if (run.exitCode !== 0) refuse(`qemu-img ${args[0]} failed: ${stderr || `exit status ${run.exitCode}`}`);
+    if (stderr) refuse(stderr);
+    return run.stdout;
   }
 }
 
